@@ -1,0 +1,3 @@
+"""Models: `ADIOS`."""
+
+from keras_adios.models.adios import ADIOS

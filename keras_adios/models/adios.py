@@ -1,0 +1,621 @@
+"""The ADIOS model: encoder vs. mask generator, trained with `model.fit`."""
+
+import contextlib
+import math
+
+import keras
+from keras import ops
+
+from keras_adios import losses
+from keras_adios import objectives as objectives_module
+from keras_adios.trainers import OptimizerGroup
+from keras_adios.trainers import step_mixin
+from keras_adios.utils.backend_utils import no_grad
+
+_METRIC_NAMES = (
+    "loss",
+    "masker_loss",
+    "sparsity_penalty",
+    "coverage_min",
+    "coverage_max",
+    "probe_loss",
+    "probe_accuracy",
+)
+
+
+def _default_sgd():
+    return keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
+
+
+@keras.saving.register_keras_serializable(package="keras_adios")
+class ADIOS(step_mixin(), keras.Model):
+    """ADIOS: adversarial masking for self-supervised learning.
+
+    An image encoder (with the objective's heads) and a mask generator play a
+    min-max game (Shi et al., ICML 2022, https://arxiv.org/abs/2201.13100).
+    Each batch of two augmented views `(x1, x2)` runs, in this order:
+
+    1. **Encoder phase**: one update of the encoder, heads (and online probe)
+       minimising `sum_n SSL(x1, x2 * (1 - stop_gradient(m_n)))` with
+       `m = masker(x2)`, a `(B, H, W, N)` softmax over N masks.
+    2. **Masker phase**: one update of the masker maximising
+       `sum_n [SSL_n - sparsity_weight * mean_b 1 / (sin(pi * coverage_bn) + 1e-10)]
+       + entropy_weight * negative_entropy`, through the encoder as just
+       updated, which is frozen (no encoder update) but differentiated
+       through. Masks are recomputed, as in the original.
+
+    Variants, all through this one code path:
+
+    - `single_mask=True` (ADIOS-s): each image uses one mask slot drawn
+      uniformly at random, redrawn in each phase; the sparsity penalty still
+      covers all N masks.
+    - `masker=None`: the baseline method (plain SimCLR/BYOL/SimSiam).
+    - A masker without trainable weights (`RandomPatchMasker`,
+      `RandomBlockMasker`): the masking-scheme baselines; the masker phase is
+      skipped.
+
+    Efficiency deviations that keep the maths equal: the unmasked branch
+    (e.g. `f(x1)` and its projection) is computed once per phase instead of
+    once per mask; the online probe trains on the stop-gradient features of
+    `x1` from that same pass (the authors average the probe loss over both
+    views, which costs an extra encoder pass). BatchNorm layers run in
+    training mode in both phases as in the original, and their running
+    statistics are updated once per call.
+
+    Labels are optional: with `num_classes` set and labelled data, an online
+    linear probe on stop-gradient features (its own optimizer, as solo-learn
+    does) reports `probe_loss` and `probe_accuracy`; it never changes the
+    encoder.
+
+    Metrics reported by `fit`/`evaluate`: `loss` (the encoder's SSL loss,
+    summed over masks), `masker_loss` (what the masker minimises: minus its
+    objective), `sparsity_penalty` (summed over masks), `coverage_min` /
+    `coverage_max` (batch-mean coverage of the least / most covering mask),
+    and `probe_loss` / `probe_accuracy` when labels are given.
+
+    Args:
+        encoder: a `keras.Model` (or layer) mapping images `(B, H, W, C)` to
+            features `(B, D)`; e.g. `keras_adios.encoders.ResNet18`.
+        masker: `None`, or a layer mapping images to masks `(B, H, W, N)`,
+            e.g. `keras_adios.layers.MaskGenerator`.
+        objective: a `keras_adios.objectives.Objective` or one of "simclr",
+            "byol", "simsiam".
+        sparsity_weight: float >= 0, `alpha_sparsity` (1.0 by default).
+        entropy_weight: float >= 0, the authors' `alpha_entropy` (default 0).
+        single_mask: bool, ADIOS-s.
+        num_classes: optional int >= 2, enables the online linear probe.
+        input_shape: optional image shape `(H, W, C)`; needed only when it
+            cannot be read from `encoder.input_shape`.
+        seed: optional int, seeds the ADIOS-s slot draws.
+        **kwargs: standard `keras.Model` arguments (e.g. `name`).
+
+    Example:
+
+    ```python
+    import keras, keras_adios
+    encoder = keras_adios.encoders.SmallResNet(input_shape=(32, 32, 3))
+    masker = keras_adios.layers.MaskGenerator(num_masks=4, filters=16)
+    model = keras_adios.ADIOS(
+        encoder, masker, objective=keras_adios.objectives.SimCLR(
+            temperature=0.2, hidden_dim=256, projection_dim=64),
+        num_classes=10,
+    )
+    model.compile(
+        encoder_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        masker_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+    )
+    x1 = keras.random.normal((16, 32, 32, 3))
+    x2 = keras.random.normal((16, 32, 32, 3))
+    y = keras.random.randint((16,), 0, 10)
+    model.fit((x1, x2), y, batch_size=8, epochs=1, verbose=0)
+    features = model.encoder(x1)   # (16, 128)
+    masks = model.masker(x1)       # (16, 32, 32, 4), sums to 1 per pixel
+    ```
+    """
+
+    def __init__(
+        self,
+        encoder,
+        masker=None,
+        objective="simclr",
+        sparsity_weight=1.0,
+        entropy_weight=0.0,
+        single_mask=False,
+        num_classes=None,
+        input_shape=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(encoder, keras.layers.Layer):
+            raise ValueError(
+                "`encoder` must be a keras.Model or keras.layers.Layer mapping "
+                f"images to features. Received: encoder={encoder!r}"
+            )
+        if masker is not None and not isinstance(masker, keras.layers.Layer):
+            raise ValueError(
+                "`masker` must be None or a keras.layers.Layer mapping images "
+                f"to masks (B, H, W, N). Received: masker={masker!r}"
+            )
+        for arg, value in (("sparsity_weight", sparsity_weight), ("entropy_weight", entropy_weight)):
+            if not (isinstance(value, (int, float)) and value >= 0):
+                raise ValueError(
+                    f"`{arg}` must be a float >= 0. Received: {arg}={value!r}"
+                )
+        if single_mask and masker is None:
+            raise ValueError(
+                "`single_mask=True` (ADIOS-s) needs a `masker`. Received: masker=None"
+            )
+        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 2):
+            raise ValueError(
+                "`num_classes` must be None or an integer >= 2. "
+                f"Received: num_classes={num_classes!r}"
+            )
+        self.encoder = encoder
+        self.masker = masker
+        self.objective = objectives_module.get(objective)
+        self.sparsity_weight = float(sparsity_weight)
+        self.entropy_weight = float(entropy_weight)
+        self.single_mask = bool(single_mask)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.seed = seed
+        self.slot_seed_generator = keras.random.SeedGenerator(seed)
+        self.probe = (
+            keras.layers.Dense(self.num_classes, name="probe")
+            if self.num_classes
+            else None
+        )
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in _METRIC_NAMES}
+        self.num_masks = None
+        self._image_shape = self._resolve_image_shape(input_shape)
+        if self._image_shape is not None:
+            self.build((None,) + self._image_shape)
+
+    # === Building ===
+
+    def _resolve_image_shape(self, input_shape):
+        if input_shape is not None:
+            return tuple(input_shape)
+        try:
+            shape = self.encoder.input_shape
+        except (AttributeError, ValueError):
+            return None
+        if isinstance(shape, list):
+            shape = shape[0]
+        if shape is None or len(shape) != 4 or any(d is None for d in shape[1:]):
+            return None
+        return tuple(shape[1:])
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) != 4:
+            raise ValueError(
+                "ADIOS expects image batches of rank 4 (B, H, W, C). "
+                f"Received: input_shape={input_shape}"
+            )
+        self._image_shape = tuple(shape[1:])
+        if not self.encoder.built:
+            self.encoder.build(shape)
+        feature_spec = self.encoder.compute_output_spec(keras.KerasTensor(shape))
+        if len(feature_spec.shape) != 2 or feature_spec.shape[-1] is None:
+            raise ValueError(
+                "`encoder` must map images (B, H, W, C) to features (B, D) with "
+                f"a known D. Received: encoder output shape {feature_spec.shape} "
+                f"for input shape {shape}"
+            )
+        self.feature_dim = int(feature_spec.shape[-1])
+        if self.masker is not None:
+            if not self.masker.built:
+                self.masker.build(shape)
+            mask_spec = self.masker.compute_output_spec(keras.KerasTensor(shape))
+            if len(mask_spec.shape) != 4 or tuple(mask_spec.shape[1:3]) != tuple(shape[1:3]):
+                raise ValueError(
+                    "`masker` must map images (B, H, W, C) to masks (B, H, W, N). "
+                    f"Received: masker output shape {mask_spec.shape} for "
+                    f"input shape {shape}"
+                )
+            self.num_masks = int(mask_spec.shape[-1])
+        self.objective.setup(self.encoder, self.feature_dim)
+        if self.probe is not None:
+            self.probe.build((None, self.feature_dim))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        """Returns the encoder features of `inputs` (so `predict` gives features)."""
+        return self.encoder(inputs, training=training)
+
+    # === Variable groups ===
+
+    @property
+    def encoder_variables(self):
+        """Variables of the encoder phase: encoder + objective heads."""
+        return self.encoder.trainable_variables + self.objective.online_variables
+
+    @property
+    def masker_variables(self):
+        """Variables of the masker phase (empty for fixed maskers)."""
+        return [] if self.masker is None else self.masker.trainable_variables
+
+    @property
+    def probe_variables(self):
+        return [] if self.probe is None else self.probe.trainable_variables
+
+    @property
+    def trains_masker(self):
+        return bool(self.masker_variables)
+
+    # === Compile ===
+
+    def compile(
+        self,
+        encoder_optimizer=None,
+        masker_optimizer=None,
+        probe_optimizer=None,
+        jit_compile="auto",
+        steps_per_execution=1,
+        run_eagerly=False,
+        **kwargs,
+    ):
+        """Configures the three optimizers and builds them eagerly.
+
+        Args:
+            encoder_optimizer: optimizer for the encoder and heads (default
+                `SGD(0.1, momentum=0.9)`; the paper uses LARS-wrapped SGD:
+                `keras_adios.optimizers.LARS`).
+            masker_optimizer: optimizer for the mask generator (same default;
+                the authors' `mask_lr` is 0.1). Ignored without a trainable
+                masker.
+            probe_optimizer: optimizer for the online probe (default
+                `SGD(0.1, momentum=0.9)`, solo-learn's `classifier_lr`).
+            jit_compile: as in `keras.Model.compile`.
+            steps_per_execution: as in `keras.Model.compile`.
+            run_eagerly: as in `keras.Model.compile`.
+        """
+        for arg in ("optimizer", "loss", "metrics", "loss_weights"):
+            if kwargs.get(arg) is not None:
+                raise ValueError(
+                    f"ADIOS.compile takes `encoder_optimizer`, `masker_optimizer` "
+                    f"and `probe_optimizer`; its losses and metrics are built in. "
+                    f"Received: {arg}={kwargs[arg]!r}"
+                )
+            kwargs.pop(arg, None)
+        if kwargs:
+            raise ValueError(f"Unexpected compile arguments. Received: {sorted(kwargs)}")
+        if not self.built:
+            raise ValueError(
+                "ADIOS must be built before `compile` so that both optimizers "
+                "can be built eagerly (required under tf.distribute and JAX). "
+                "Pass `input_shape=(H, W, C)` to ADIOS, use an encoder with a "
+                "known input shape, or call `model.build((None, H, W, C))`."
+            )
+        members = {"encoder": keras.optimizers.get(encoder_optimizer or _default_sgd())}
+        groups = {"encoder": self.encoder_variables}
+        if self.trains_masker:
+            members["masker"] = keras.optimizers.get(masker_optimizer or _default_sgd())
+            groups["masker"] = self.masker_variables
+        if self.probe is not None:
+            members["probe"] = keras.optimizers.get(probe_optimizer or _default_sgd())
+            groups["probe"] = self.probe_variables
+        if len({id(o) for o in members.values()}) != len(members):
+            raise ValueError(
+                "The encoder, masker and probe optimizers must be distinct "
+                "objects (each keeps state for its own variables)."
+            )
+        for key, optimizer in members.items():
+            optimizer.build(groups[key])
+        self._adios_compile_config = {
+            "encoder_optimizer": keras.saving.serialize_keras_object(members["encoder"]),
+            "masker_optimizer": keras.saving.serialize_keras_object(members.get("masker")),
+            "probe_optimizer": keras.saving.serialize_keras_object(members.get("probe")),
+            "jit_compile": jit_compile,
+            "steps_per_execution": steps_per_execution,
+            "run_eagerly": run_eagerly,
+        }
+        super().compile(
+            optimizer=OptimizerGroup(members),
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+            run_eagerly=run_eagerly,
+        )
+
+    def get_compile_config(self):
+        return getattr(self, "_adios_compile_config", None)
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        for key in ("encoder_optimizer", "masker_optimizer", "probe_optimizer"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    # === Fit ===
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, steps_per_epoch=None, **kwargs):
+        """`keras.Model.fit`, plus the step count for BYOL's momentum schedule."""
+        if self.objective.needs_total_steps:
+            steps = steps_per_epoch or _infer_steps_per_epoch(x, batch_size)
+            if steps is None:
+                raise ValueError(
+                    "BYOL's momentum schedule needs the number of training "
+                    "steps, which cannot be read from this input. Pass "
+                    "`steps_per_epoch` to fit or `total_steps` to BYOL."
+                )
+            self.objective.set_total_steps(int(steps) * int(epochs))
+        return super().fit(
+            x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs
+        )
+
+    # === The shared ADIOS step (keras.ops; backends only supply gradients) ===
+
+    def _scale_loss_for_gradients(self, loss):
+        """Loss used for gradients (distribution strategies override scaling)."""
+        return loss
+
+    def _apply_context(self):
+        return contextlib.nullcontext()
+
+    def _unpack(self, data):
+        original = data
+        if isinstance(data, (tuple, list)) and len(data) == 1:
+            data = data[0]
+        labels = None
+        if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], (tuple, list)):
+            views, labels = data
+        elif isinstance(data, (tuple, list)) and len(data) == 3 and isinstance(data[0], (tuple, list)):
+            raise ValueError(
+                "ADIOS does not use sample weights. Received a dataset element "
+                "of the form ((view1, view2), labels, sample_weight)."
+            )
+        else:
+            views = data
+        if not (isinstance(views, (tuple, list)) and len(views) == 2):
+            raise ValueError(
+                "ADIOS expects every dataset element to be (view1, view2) or "
+                "((view1, view2), labels), where each view is an image batch "
+                f"(B, H, W, C). Received: {_describe(original)}"
+            )
+        x1, x2 = views
+        for view in (x1, x2):
+            if len(view.shape) != 4:
+                raise ValueError(
+                    "ADIOS expects two views of rank-4 image batches "
+                    "(B, H, W, C). Received: a dataset element "
+                    f"{_describe(original)}"
+                )
+        if tuple(x1.shape[1:]) != tuple(x2.shape[1:]):
+            raise ValueError(
+                "The two views must have the same image shape. Received: "
+                f"{tuple(x1.shape)} and {tuple(x2.shape)}"
+            )
+        if self._image_shape is not None and tuple(x1.shape[1:]) != tuple(self._image_shape):
+            raise ValueError(
+                f"ADIOS was built for images of shape {self._image_shape}. "
+                f"Received: views of shape {tuple(x1.shape)}"
+            )
+        if labels is not None and len(labels.shape) != 1:
+            raise ValueError(
+                "Labels must be integer class ids of shape (B,). "
+                f"Received: labels of shape {tuple(labels.shape)}"
+            )
+        return x1, x2, labels
+
+    def _compute_masks(self, x1, x2, training):
+        masks = {"x2": self.masker(x2, training=training)}
+        if self.objective.masks_both_views:
+            masks["x1"] = self.masker(x1, training=training)
+        return masks
+
+    def _draw_slots(self, batch_size):
+        if not self.single_mask:
+            return None
+        return keras.random.randint(
+            (batch_size,), 0, self.num_masks, seed=self.slot_seed_generator
+        )
+
+    def _ssl_loss(self, reference, x1, x2, masks, slots, training):
+        """Sum over masks of the objective's loss (one term for ADIOS-s)."""
+        encoder, objective = self.encoder, self.objective
+        if masks is None:
+            return objective.unmasked_loss(encoder, reference, x2, training=training)
+        if slots is not None:
+            pick = ops.one_hot(slots, self.num_masks, dtype=masks["x2"].dtype)[:, None, None, :]
+            selected = {k: ops.sum(m * pick, axis=-1, keepdims=True) for k, m in masks.items()}
+            return objective.masked_loss(
+                encoder,
+                reference,
+                losses.masked_view(x1, selected["x1"]) if "x1" in selected else None,
+                losses.masked_view(x2, selected["x2"]),
+                training=training,
+            )
+        total = 0.0
+        for n in range(masks["x2"].shape[-1]):
+            total = total + objective.masked_loss(
+                encoder,
+                reference,
+                losses.masked_view(x1, masks["x1"][..., n : n + 1]) if "x1" in masks else None,
+                losses.masked_view(x2, masks["x2"][..., n : n + 1]),
+                training=training,
+            )
+        return total
+
+    def _mask_terms(self, masks):
+        """Sparsity penalty, negative-entropy term and per-mask coverage."""
+        sets = list(masks.values())
+        penalty = sum(losses.sparsity_penalty(m) for m in sets)
+        coverages = [losses.mask_coverage(m) for m in sets]
+        negative_entropy = losses.coverage_negative_entropy(ops.concatenate(coverages, axis=1))
+        per_mask = ops.mean(ops.concatenate(coverages, axis=0), axis=0)
+        return penalty, negative_entropy, per_mask
+
+    def _masker_objective(self, reference, x1, x2, masks, slots, training):
+        ssl = self._ssl_loss(reference, x1, x2, masks, slots, training)
+        penalty, negative_entropy, per_mask = self._mask_terms(masks)
+        value = ssl - self.sparsity_weight * penalty
+        if self.entropy_weight:
+            value = value + self.entropy_weight * negative_entropy
+        return -value, {"ssl": ssl, "sparsity_penalty": penalty, "coverage": per_mask}
+
+    def _probe_terms(self, features, labels):
+        logits = self.probe(ops.stop_gradient(features))
+        labels = ops.cast(labels, "int32")
+        loss = ops.mean(
+            keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        )
+        correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), "float32")
+        return loss, ops.mean(correct)
+
+    def _adios_train_step(self, data):
+        x1, x2, labels = self._unpack(data)
+        batch_size = ops.shape(x1)[0]
+        step = self.optimizer.iterations
+        use_probe = self.probe is not None and labels is not None
+        results = {}
+
+        # Phase 1: encoder (+ heads, + probe), masks held constant.
+        masks = None
+        if self.masker is not None:
+            with no_grad():
+                masks = {
+                    k: ops.stop_gradient(m)
+                    for k, m in self._compute_masks(x1, x2, training=True).items()
+                }
+        slots = self._draw_slots(batch_size)
+
+        def encoder_loss():
+            reference = self.objective.reference(self.encoder, x1, x2, training=True)
+            ssl = self._ssl_loss(reference, x1, x2, masks, slots, training=True)
+            aux = {"loss": ssl}
+            total = ssl
+            if use_probe:
+                aux["probe_loss"], aux["probe_accuracy"] = self._probe_terms(
+                    reference["features"], labels
+                )
+                total = total + aux["probe_loss"]
+            return total, aux
+
+        variables = self.encoder_variables + (self.probe_variables if use_probe else [])
+        _, aux, grads = self._value_and_grad(encoder_loss, variables)
+        count = len(self.encoder_variables)
+        with self._apply_context():
+            self.optimizer["encoder"].apply(grads[:count], self.encoder_variables)
+            if use_probe:
+                self.optimizer["probe"].apply(grads[count:], self.probe_variables)
+        results.update(aux)
+
+        # Phase 2: masker, through the just-updated (frozen) encoder.
+        if self.trains_masker:
+            slots = self._draw_slots(batch_size)
+
+            def masker_loss():
+                with no_grad():
+                    reference = self.objective.reference(self.encoder, x1, x2, training=True)
+                    reference = {k: ops.stop_gradient(v) for k, v in reference.items()}
+                fresh_masks = self._compute_masks(x1, x2, training=True)
+                return self._masker_objective(reference, x1, x2, fresh_masks, slots, training=True)
+
+            masker_value, masker_aux, grads = self._value_and_grad(masker_loss, self.masker_variables)
+            with self._apply_context():
+                self.optimizer["masker"].apply(grads, self.masker_variables)
+            masker_aux.pop("ssl")
+            results["masker_loss"] = masker_value
+            results.update(masker_aux)
+        elif masks is not None:
+            results["sparsity_penalty"], _, results["coverage"] = self._mask_terms(masks)
+
+        self.objective.update_targets(self.encoder, step)
+        self.optimizer.iterations.assign_add(1)
+        return self._update_trackers(results, batch_size)
+
+    def _adios_test_step(self, data):
+        x1, x2, labels = self._unpack(data)
+        batch_size = ops.shape(x1)[0]
+        results = {}
+        masks = None
+        if self.masker is not None:
+            masks = self._compute_masks(x1, x2, training=False)
+        slots = self._draw_slots(batch_size)
+        reference = self.objective.reference(self.encoder, x1, x2, training=False)
+        if self.trains_masker:
+            masker_value, aux = self._masker_objective(reference, x1, x2, masks, slots, training=False)
+            # The encoder loss is the SSL part of the masker objective.
+            results["loss"] = aux.pop("ssl")
+            results["masker_loss"] = masker_value
+            results.update(aux)
+        else:
+            results["loss"] = self._ssl_loss(reference, x1, x2, masks, slots, training=False)
+            if masks is not None:
+                results["sparsity_penalty"], _, results["coverage"] = self._mask_terms(masks)
+        if self.probe is not None and labels is not None:
+            results["probe_loss"], results["probe_accuracy"] = self._probe_terms(
+                reference["features"], labels
+            )
+        return self._update_trackers(results, batch_size)
+
+    def _update_trackers(self, results, batch_size):
+        results = dict(results)
+        coverage = results.pop("coverage", None)
+        if coverage is not None:
+            results["coverage_min"] = ops.min(coverage)
+            results["coverage_max"] = ops.max(coverage)
+        logs = {}
+        for name in _METRIC_NAMES:
+            if name in results:
+                tracker = self._trackers[name]
+                tracker.update_state(ops.stop_gradient(results[name]), sample_weight=batch_size)
+                logs[name] = tracker.result()
+        return logs
+
+    # === Config ===
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "masker": keras.saving.serialize_keras_object(self.masker),
+            "objective": keras.saving.serialize_keras_object(self.objective),
+            "sparsity_weight": self.sparsity_weight,
+            "entropy_weight": self.entropy_weight,
+            "single_mask": self.single_mask,
+            "num_classes": self.num_classes,
+            "input_shape": None if self._image_shape is None else list(self._image_shape),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for key in ("encoder", "masker", "objective"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(
+                    config[key], custom_objects=custom_objects
+                )
+        return cls(**config)
+
+
+def _describe(data):
+    if isinstance(data, (tuple, list)):
+        return type(data).__name__ + "(" + ", ".join(_describe(d) for d in data) + ")"
+    if isinstance(data, dict):
+        return "dict(" + ", ".join(f"{k}: {_describe(v)}" for k, v in data.items()) + ")"
+    shape = getattr(data, "shape", None)
+    return f"tensor{tuple(shape)}" if shape is not None else repr(data)
+
+
+def _infer_steps_per_epoch(x, batch_size):
+    """Steps per epoch of a finite tf.data.Dataset or of in-memory arrays."""
+    cardinality = getattr(x, "cardinality", None)
+    if cardinality is not None:
+        try:
+            value = int(cardinality())
+        except Exception:
+            return None
+        return value if value > 0 else None
+    leaves = keras.tree.flatten(x) if x is not None else []
+    if leaves and hasattr(leaves[0], "shape") and leaves[0].shape:
+        return math.ceil(int(leaves[0].shape[0]) / (batch_size or 32))
+    return None

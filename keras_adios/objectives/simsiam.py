@@ -1,0 +1,139 @@
+"""SimSiam objective, as in the authors' SimSiam-ADIOS (masks on both views)."""
+
+import keras
+from keras import ops
+
+from keras_adios import losses
+from keras_adios.objectives.heads import mlp_head
+from keras_adios.objectives.objective import Objective
+
+
+@keras.saving.register_keras_serializable(package="keras_adios")
+class SimSiam(Objective):
+    """SimSiam objective with the authors' masking terms (`simsiam_adios.py`).
+
+    The mask generator runs on both views (`m1 = M(x1)`, `m2 = M(x2)`). For
+    mask `n`, with `x1m = x1 * (1 - m1_n)`, `x2m = x2 * (1 - m2_n)`,
+    `z = g(f(.))`, `p = q(z)` and `D(p, z) = -cos(p, stop_gradient(z))`, the
+    loss is the mean of the active terms:
+
+    - always `D(p1m, z2)` and `D(p2m, z1)`;
+    - `use_symmetry_mask`: `D(p2, z1m)` and `D(p1, z2m)`;
+    - `use_no_mask`: `D(p1, z2)` and `D(p2, z1)`;
+    - `use_both_mask`: `D(p1m, z2m)` and `D(p2m, z1m)`.
+
+    Without masks (the baseline) it is plain SimSiam, `(D(p1, z2) + D(p2, z1)) / 2`
+    (Chen & He, 2021, https://arxiv.org/abs/2011.10566).
+
+    Projector: `Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Linear -> BN`
+    (the last BN without affine; the authors' frozen last bias is dropped,
+    which is exact because the following BN removes any constant). Predictor:
+    `Linear -> BN -> ReLU -> Linear`.
+
+    Deviation: the authors keep the predictor's learning rate constant (not
+    scheduled); here it shares the encoder optimizer and its schedule.
+
+    Args:
+        projection_dim: int, output size of projector and predictor.
+        hidden_dim: int, hidden size of the projector.
+        predictor_hidden_dim: int, hidden size of the predictor.
+        use_symmetry_mask: bool, see above.
+        use_no_mask: bool, see above.
+        use_both_mask: bool, see above.
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Example:
+
+    ```python
+    objective = keras_adios.objectives.SimSiam(
+        projection_dim=64, hidden_dim=128, predictor_hidden_dim=32
+    )
+    ```
+    """
+
+    masks_both_views = True
+
+    def __init__(
+        self,
+        projection_dim=2048,
+        hidden_dim=2048,
+        predictor_hidden_dim=512,
+        use_symmetry_mask=True,
+        use_no_mask=True,
+        use_both_mask=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for arg, value in (
+            ("projection_dim", projection_dim),
+            ("hidden_dim", hidden_dim),
+            ("predictor_hidden_dim", predictor_hidden_dim),
+        ):
+            if int(value) != value or value < 1:
+                raise ValueError(
+                    f"`{arg}` must be a positive integer. Received: {arg}={value}"
+                )
+        self.projection_dim = int(projection_dim)
+        self.hidden_dim = int(hidden_dim)
+        self.predictor_hidden_dim = int(predictor_hidden_dim)
+        self.use_symmetry_mask = bool(use_symmetry_mask)
+        self.use_no_mask = bool(use_no_mask)
+        self.use_both_mask = bool(use_both_mask)
+
+    def build_heads(self, encoder, feature_dim):
+        self.projector = mlp_head(
+            [self.hidden_dim, self.hidden_dim, self.projection_dim],
+            batch_norm=True,
+            name="projector",
+            last_bias=False,
+            last_batch_norm=True,
+        )
+        self.projector.build((None, feature_dim))
+        self.predictor = mlp_head(
+            [self.predictor_hidden_dim, self.projection_dim],
+            batch_norm=True,
+            name="predictor",
+        )
+        self.predictor.build((None, self.projection_dim))
+
+    def _branch(self, encoder, x, training):
+        features = encoder(x, training=training)
+        z = self.projector(features, training=training)
+        return features, z, self.predictor(z, training=training)
+
+    def reference(self, encoder, x1, x2, training=False):
+        features, z1, p1 = self._branch(encoder, x1, training)
+        _, z2, p2 = self._branch(encoder, x2, training)
+        return {"features": features, "z1": z1, "z2": z2, "p1": p1, "p2": p2}
+
+    def masked_loss(self, encoder, reference, x1_masked, x2_masked, training=False):
+        r = reference
+        _, z1m, p1m = self._branch(encoder, x1_masked, training)
+        _, z2m, p2m = self._branch(encoder, x2_masked, training)
+        d = losses.simsiam_loss
+        terms = [d(p1m, r["z2"]), d(p2m, r["z1"])]
+        if self.use_symmetry_mask:
+            terms += [d(r["p2"], z1m), d(r["p1"], z2m)]
+        if self.use_no_mask:
+            terms += [d(r["p1"], r["z2"]), d(r["p2"], r["z1"])]
+        if self.use_both_mask:
+            terms += [d(p1m, z2m), d(p2m, z1m)]
+        return ops.mean(ops.stack(terms))
+
+    def unmasked_loss(self, encoder, reference, x2, training=False):
+        r = reference
+        return 0.5 * (losses.simsiam_loss(r["p1"], r["z2"]) + losses.simsiam_loss(r["p2"], r["z1"]))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "projection_dim": self.projection_dim,
+                "hidden_dim": self.hidden_dim,
+                "predictor_hidden_dim": self.predictor_hidden_dim,
+                "use_symmetry_mask": self.use_symmetry_mask,
+                "use_no_mask": self.use_no_mask,
+                "use_both_mask": self.use_both_mask,
+            }
+        )
+        return config

@@ -1,0 +1,32 @@
+"""Training plumbing: the per-backend gradient code and the optimizer group.
+
+The ADIOS step itself (`keras_adios.models.ADIOS._adios_train_step`) is
+written once with `keras.ops`; each backend module here only supplies
+`_value_and_grad(loss_fn, variables)` and the `train_step`/`test_step`
+signature its Keras trainer expects.
+"""
+
+import keras
+
+from keras_adios.trainers.optimizer_group import OptimizerGroup
+
+
+def step_mixin():
+    """Returns the gradient-plumbing mixin class for the current backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        from keras_adios.trainers.tensorflow_trainer import TensorFlowStepMixin
+
+        return TensorFlowStepMixin
+    if backend == "jax":
+        from keras_adios.trainers.jax_trainer import JAXStepMixin
+
+        return JAXStepMixin
+    if backend == "torch":
+        from keras_adios.trainers.torch_trainer import TorchStepMixin
+
+        return TorchStepMixin
+    raise ValueError(
+        "keras_adios trains on the 'tensorflow', 'jax' and 'torch' Keras "
+        f"backends. Received: KERAS_BACKEND={backend!r}"
+    )

@@ -1,0 +1,26 @@
+"""Shared pytest setup: the Keras backend comes from ``KERAS_BACKEND``.
+
+`.ci/run` runs the whole suite once per backend (tensorflow, jax, torch).
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    keras.utils.set_random_seed(1234)
+    np.random.seed(1234)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def backend():
+    return keras.backend.backend()
