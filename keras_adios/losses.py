@@ -24,6 +24,7 @@ def _l2_normalize(x, epsilon=1e-12):
 
 
 def _cosine_similarity(a, b):
+    a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
     return ops.sum(_l2_normalize(a) * _l2_normalize(b), axis=-1)
 
 
@@ -90,7 +91,7 @@ def byol_loss(p, z):
     Returns:
         Scalar float32 loss.
     """
-    return ops.mean(2.0 - 2.0 * _cosine_similarity(p, ops.stop_gradient(z)))
+    return ops.mean(2.0 - 2.0 * _cosine_similarity(p, ops.stop_gradient(ops.convert_to_tensor(z))))
 
 
 def simsiam_loss(p, z):
@@ -103,7 +104,7 @@ def simsiam_loss(p, z):
     Returns:
         Scalar float32 loss.
     """
-    return -ops.mean(_cosine_similarity(p, ops.stop_gradient(z)))
+    return -ops.mean(_cosine_similarity(p, ops.stop_gradient(ops.convert_to_tensor(z))))
 
 
 def mask_coverage(masks):
@@ -164,6 +165,8 @@ def masked_view(images, mask):
     Returns:
         The masked images, same shape and dtype as `images`.
     """
+    images = ops.convert_to_tensor(images)
+    mask = ops.convert_to_tensor(mask)
     if len(mask.shape) == 3:
         mask = ops.expand_dims(mask, -1)
     return images * (1.0 - ops.cast(mask, images.dtype))

@@ -221,7 +221,13 @@ class ADIOS(step_mixin(), keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        """Returns the encoder features of `inputs` (so `predict` gives features)."""
+        """Encoder features of `inputs` (so `predict` gives features).
+
+        `inputs` is an image batch, or a `(view1, view2)` pair, in which case
+        the features of `view1` are returned.
+        """
+        if isinstance(inputs, (tuple, list)):
+            inputs = inputs[0]
         return self.encoder(inputs, training=training)
 
     # === Variable groups ===
@@ -360,8 +366,13 @@ class ADIOS(step_mixin(), keras.Model):
 
     def _unpack(self, data):
         original = data
-        if isinstance(data, (tuple, list)) and len(data) == 1:
-            data = data[0]
+        if isinstance(data, (tuple, list)):
+            # train_on_batch/test_on_batch pass (x, y, sample_weight) with Nones.
+            data = tuple(data)
+            while len(data) > 1 and data[-1] is None:
+                data = data[:-1]
+            if len(data) == 1:
+                data = data[0]
         labels = None
         if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], (tuple, list)):
             views, labels = data
@@ -530,23 +541,23 @@ class ADIOS(step_mixin(), keras.Model):
         self.optimizer.iterations.assign_add(1)
         return self._update_trackers(results, batch_size)
 
-    def _adios_test_step(self, data):
+    def _adios_test_step(self, data, training=False):
         x1, x2, labels = self._unpack(data)
         batch_size = ops.shape(x1)[0]
         results = {}
         masks = None
         if self.masker is not None:
-            masks = self._compute_masks(x1, x2, training=False)
+            masks = self._compute_masks(x1, x2, training=training)
         slots = self._draw_slots(batch_size)
-        reference = self.objective.reference(self.encoder, x1, x2, training=False)
+        reference = self.objective.reference(self.encoder, x1, x2, training=training)
         if self.trains_masker:
-            masker_value, aux = self._masker_objective(reference, x1, x2, masks, slots, training=False)
+            masker_value, aux = self._masker_objective(reference, x1, x2, masks, slots, training=training)
             # The encoder loss is the SSL part of the masker objective.
             results["loss"] = aux.pop("ssl")
             results["masker_loss"] = masker_value
             results.update(aux)
         else:
-            results["loss"] = self._ssl_loss(reference, x1, x2, masks, slots, training=False)
+            results["loss"] = self._ssl_loss(reference, x1, x2, masks, slots, training=training)
             if masks is not None:
                 results["sparsity_penalty"], _, results["coverage"] = self._mask_terms(masks)
         if self.probe is not None and labels is not None:

@@ -1,0 +1,437 @@
+"""Behaviour of the ADIOS model: the min-max game, its variants, I/O, errors."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_adios
+from keras_adios import losses
+from keras_adios.layers import MaskGenerator
+from keras_adios.layers import RandomPatchMasker
+from keras_adios.utils.testing import assert_allclose
+
+SIZE = 16
+BATCH = 8
+NUM_MASKS = 3
+
+
+def tiny_encoder(name="encoder"):
+    # No BatchNorm/dropout: train- and inference-mode passes are identical, so
+    # losses measured with `test_on_batch` are the ones the step optimises.
+    return keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(8),
+        ],
+        name=name,
+    )
+
+
+def objective(name):
+    if name == "simclr":
+        return keras_adios.objectives.SimCLR(temperature=0.5, hidden_dim=16, projection_dim=8)
+    if name == "byol":
+        return keras_adios.objectives.BYOL(hidden_dim=16, projection_dim=8, predictor_hidden_dim=16)
+    return keras_adios.objectives.SimSiam(hidden_dim=16, projection_dim=8, predictor_hidden_dim=8)
+
+
+def make_model(objective_name="simclr", masker="learned", single_mask=False, num_classes=None, **kwargs):
+    if masker == "learned":
+        masker = MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="none")
+    return keras_adios.ADIOS(
+        tiny_encoder(),
+        masker,
+        objective=objective(objective_name),
+        single_mask=single_mask,
+        num_classes=num_classes,
+        seed=3,
+        **kwargs,
+    )
+
+
+def batch(seed=0, labels=False):
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=(BATCH, SIZE, SIZE, 3)).astype("float32")
+    x2 = rng.normal(size=(BATCH, SIZE, SIZE, 3)).astype("float32")
+    if labels:
+        return (x1, x2), rng.integers(0, 4, BATCH).astype("int32")
+    return x1, x2
+
+
+def weights(variables):
+    return [np.array(ops.convert_to_numpy(v)) for v in variables]
+
+
+def assert_same(before, after):
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(b, a)
+
+
+def assert_changed(before, after):
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after))
+
+
+def sgd(lr):
+    return keras.optimizers.SGD(learning_rate=lr)
+
+
+def train_mode_logs(model, data):
+    """The step's losses on `data` in training mode (BatchNorm on batch
+    statistics, as the step sees them), with every update discarded."""
+    model.reset_metrics()
+    with keras.StatelessScope():
+        logs = model._adios_test_step(data, training=True)
+        return {k: float(ops.convert_to_numpy(v)) for k, v in logs.items()}
+
+
+def test_masks_partition_every_pixel():
+    model = make_model()
+    masks = ops.convert_to_numpy(model.masker(batch()[0]))
+    assert masks.shape == (BATCH, SIZE, SIZE, NUM_MASKS)
+    assert masks.min() >= 0.0 and masks.max() <= 1.0
+    np.testing.assert_allclose(masks.sum(axis=-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
+def test_encoder_phase_lowers_encoder_loss_on_the_batch(objective_name):
+    model = make_model(objective_name)
+    model.compile(encoder_optimizer=sgd(0.005), masker_optimizer=sgd(0.0), jit_compile=False)
+    data = batch()
+    before = train_mode_logs(model, data)["loss"]
+    model.train_on_batch(data)
+    after = train_mode_logs(model, data)["loss"]
+    assert after < before, (before, after)
+
+
+@pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
+def test_masker_phase_raises_masker_objective_on_the_batch(objective_name):
+    model = make_model(objective_name)
+    model.compile(encoder_optimizer=sgd(0.0), masker_optimizer=sgd(0.005), jit_compile=False)
+    data = batch()
+    # masker_loss is minus the objective the masker maximises.
+    before = -train_mode_logs(model, data)["masker_loss"]
+    model.train_on_batch(data)
+    after = -train_mode_logs(model, data)["masker_loss"]
+    assert after > before, (before, after)
+
+
+@pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
+def test_masker_phase_does_not_change_the_encoder(objective_name):
+    model = make_model(objective_name)
+    model.compile(encoder_optimizer=sgd(0.0), masker_optimizer=sgd(0.1), jit_compile=False)
+    encoder_before = weights(model.encoder_variables)
+    masker_before = weights(model.masker_variables)
+    model.train_on_batch(batch())
+    assert_same(encoder_before, weights(model.encoder_variables))
+    assert_changed(masker_before, weights(model.masker_variables))
+
+
+def test_encoder_phase_does_not_change_the_masker():
+    model = make_model("simclr")
+    model.compile(encoder_optimizer=sgd(0.1), masker_optimizer=sgd(0.0), jit_compile=False)
+    encoder_before = weights(model.encoder_variables)
+    masker_before = weights(model.masker_variables)
+    model.train_on_batch(batch())
+    assert_changed(encoder_before, weights(model.encoder_variables))
+    assert_same(masker_before, weights(model.masker_variables))
+
+
+class _GradientRecorder(keras_adios.ADIOS):
+    """Also differentiates each phase's loss w.r.t. the *other* player."""
+
+    def _value_and_grad(self, loss_fn, variables):
+        ids = {id(v) for v in variables}
+        others = [v for v in self.masker_variables + self.encoder_variables if id(v) not in ids]
+        loss, aux, grads = super()._value_and_grad(loss_fn, list(variables) + others)
+        phase = "masker" if ids == {id(v) for v in self.masker_variables} else "encoder"
+        self._recorded.append((phase, [ops.convert_to_numpy(g) for g in grads[len(variables):]]))
+        return loss, aux, grads[: len(variables)]
+
+
+@pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
+def test_encoder_phase_gradients_do_not_reach_the_masker(objective_name):
+    model = _GradientRecorder(
+        tiny_encoder(), MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="none"),
+        objective=objective(objective_name),
+    )
+    object.__setattr__(model, "_recorded", [])
+    model.compile(encoder_optimizer=sgd(0.01), masker_optimizer=sgd(0.01), run_eagerly=True)
+    model.train_on_batch(batch())
+    phases = dict(model._recorded)
+    assert set(phases) == {"encoder", "masker"}
+    # Encoder phase: masks are constants, so no gradient reaches the masker.
+    assert all(np.all(g == 0) for g in phases["encoder"])
+    # Masker phase: the encoder is differentiated through (non-zero
+    # gradients exist) although the step never applies them.
+    assert any(np.any(g != 0) for g in phases["masker"])
+
+
+def test_simclr_adios_loss_is_the_sum_over_masks_of_nt_xent():
+    model = make_model("simclr")
+    model.compile(jit_compile=False)
+    x1, x2 = batch()
+    logs = model.test_on_batch((x1, x2), return_dict=True)
+    masks = ops.convert_to_numpy(model.masker(x2))
+    projector = model.objective.projector
+    z1 = projector(model.encoder(x1))
+    expected = sum(
+        float(losses.nt_xent(z1, projector(model.encoder(x2 * (1 - masks[..., n : n + 1]))), 0.5))
+        for n in range(NUM_MASKS)
+    )
+    assert_allclose(logs["loss"], expected, atol=1e-4, rtol=1e-4)
+    coverage = masks.mean(axis=(1, 2))
+    penalty = np.sum(np.mean(1 / (np.sin(np.pi * coverage) + 1e-10), axis=0))
+    assert_allclose(logs["sparsity_penalty"], penalty, rtol=1e-4)
+    assert_allclose(logs["masker_loss"], -(expected - 1.0 * penalty), atol=1e-3, rtol=1e-4)
+    assert_allclose(logs["coverage_min"], coverage.mean(0).min(), atol=1e-6)
+    assert_allclose(logs["coverage_max"], coverage.mean(0).max(), atol=1e-6)
+
+
+class _ViewRecorder(keras_adios.objectives.SimCLR):
+    def masked_loss(self, encoder, reference, x1_masked, x2_masked, training=False):
+        self.views.append(ops.convert_to_numpy(x2_masked))
+        return super().masked_loss(encoder, reference, x1_masked, x2_masked, training)
+
+
+def test_adios_s_uses_one_slot_per_image():
+    recorder = _ViewRecorder(hidden_dim=16, projection_dim=8)
+    recorder.views = []
+    model = keras_adios.ADIOS(
+        tiny_encoder(), MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="none"),
+        objective=recorder, single_mask=True, seed=0,
+    )
+    x1, x2 = batch()
+    masks = {"x2": model.masker(x2)}
+    slots = model._draw_slots(BATCH)
+    slots_np = ops.convert_to_numpy(slots)
+    assert slots_np.shape == (BATCH,)
+    assert slots_np.min() >= 0 and slots_np.max() < NUM_MASKS
+    reference = model.objective.reference(model.encoder, x1, x2)
+    model._ssl_loss(reference, x1, x2, masks, slots, training=False)
+    assert len(recorder.views) == 1  # a single masked pass, not N
+    m = ops.convert_to_numpy(masks["x2"])
+    for b in range(BATCH):
+        expected = x2[b] * (1 - m[b, ..., slots_np[b] : slots_np[b] + 1])
+        np.testing.assert_allclose(recorder.views[0][b], expected, atol=1e-6)
+    # Full ADIOS makes one masked pass per mask.
+    recorder.views.clear()
+    model.single_mask = False
+    model._ssl_loss(reference, x1, x2, masks, None, training=False)
+    assert len(recorder.views) == NUM_MASKS
+
+
+def test_adios_s_draws_vary_across_images_and_phases():
+    model = make_model("simclr", single_mask=True)
+    draws = np.stack([ops.convert_to_numpy(model._draw_slots(64)) for _ in range(2)])
+    assert len(np.unique(draws[0])) == NUM_MASKS
+    assert not np.array_equal(draws[0], draws[1])
+
+
+def test_adios_s_trains_with_the_penalty_over_all_masks():
+    model = make_model("simclr", single_mask=True)
+    model.compile(jit_compile=False)
+    x1, x2 = batch()
+    logs = model.test_on_batch((x1, x2), return_dict=True)
+    coverage = ops.convert_to_numpy(model.masker(x2)).mean(axis=(1, 2))
+    penalty = np.sum(np.mean(1 / (np.sin(np.pi * coverage) + 1e-10), axis=0))
+    assert_allclose(logs["sparsity_penalty"], penalty, rtol=1e-4)
+    history = model.fit((x1, x2), batch_size=4, epochs=2, verbose=0).history
+    assert np.all(np.isfinite(history["loss"])) and "masker_loss" in history
+
+
+def test_byol_target_moves_by_ema_only():
+    model = make_model("byol")
+    model.compile(encoder_optimizer=sgd(0.1), masker_optimizer=sgd(0.1), jit_compile=False)
+    obj = model.objective
+    target_vars = obj.target_encoder.trainable_variables + obj.target_projector.trainable_variables
+    online_vars = model.encoder.trainable_variables + obj.projector.trainable_variables
+    optimised = {id(v) for v in model.encoder_variables + model.masker_variables}
+    assert not any(id(v) in optimised for v in target_vars)
+    target_before = weights(target_vars)
+    assert_same(target_before, weights(online_vars))  # starts as a copy
+    model.fit(batch(), batch_size=BATCH, epochs=1, verbose=0)  # K = 1 step
+    online_after = weights(online_vars)
+    tau = obj.base_momentum  # step 0 of the cosine schedule
+    for t0, o1, t1 in zip(target_before, online_after, weights(target_vars)):
+        np.testing.assert_allclose(t1, tau * t0 + (1 - tau) * o1, atol=1e-6)
+    assert_changed(target_before, weights(target_vars))
+
+
+def test_byol_momentum_schedule_follows_the_cosine_formula():
+    model = make_model("byol")
+    obj = model.objective
+    obj.set_total_steps(10)
+    for k in [0, 3, 5, 10, 12]:
+        expected = 1 - (1 - 0.99) * (np.cos(np.pi * min(k, 10) / 10) + 1) / 2
+        assert_allclose(obj.momentum(k), expected, atol=1e-6)
+
+
+def test_fit_sets_byol_schedule_length_from_the_dataset():
+    import tensorflow as tf
+
+    model = make_model("byol")
+    model.compile(jit_compile=False)
+    x1, x2 = batch()
+    dataset = tf.data.Dataset.from_tensor_slices((x1, x2)).batch(4)  # 2 steps
+    model.fit(dataset, epochs=3, verbose=0)
+    assert float(ops.convert_to_numpy(model.objective.schedule_steps)) == 6.0
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 6
+
+
+def test_online_probe_trains_only_the_probe_and_reports_accuracy():
+    model = make_model("simclr", num_classes=4)
+    model.compile(encoder_optimizer=sgd(0.0), masker_optimizer=sgd(0.0), probe_optimizer=sgd(0.5))
+    data, labels = batch(labels=True)
+    encoder_before = weights(model.encoder_variables)
+    probe_before = weights(model.probe_variables)
+    history = model.fit(data, labels, batch_size=BATCH, epochs=3, verbose=0).history
+    assert {"probe_loss", "probe_accuracy"} <= set(history)
+    assert history["probe_loss"][-1] < history["probe_loss"][0]
+    assert 0.0 <= history["probe_accuracy"][-1] <= 1.0
+    assert_same(encoder_before, weights(model.encoder_variables))
+    assert_changed(probe_before, weights(model.probe_variables))
+    no_labels = model.evaluate(data, batch_size=BATCH, verbose=0, return_dict=True)
+    assert "probe_accuracy" not in no_labels
+
+
+def test_baseline_without_masker_is_the_plain_method():
+    model = make_model("simclr", masker=None)
+    model.compile(jit_compile=False)
+    x1, x2 = batch()
+    logs = model.test_on_batch((x1, x2), return_dict=True)
+    assert set(logs) == {"loss"}
+    projector = model.objective.projector
+    expected = losses.nt_xent(projector(model.encoder(x1)), projector(model.encoder(x2)), 0.5)
+    assert_allclose(logs["loss"], expected, atol=1e-5)
+    assert "masker" not in model.optimizer
+
+
+def test_fixed_random_masker_skips_the_masker_phase():
+    model = make_model("simclr", masker=RandomPatchMasker(mask_ratio=0.5, patch_size=4, seed=1))
+    model.compile(jit_compile=False)
+    assert "masker" not in model.optimizer and not model.trains_masker
+    history = model.fit(batch(), batch_size=4, epochs=1, verbose=0).history
+    assert "masker_loss" not in history
+    assert_allclose(history["coverage_min"][0], 0.5, atol=1e-6)
+
+
+def test_same_seed_gives_the_same_training_run():
+    def run():
+        keras.utils.set_random_seed(7)
+        model = make_model("simclr", single_mask=True)
+        model.compile(jit_compile=False)
+        model.fit(batch(), batch_size=4, epochs=1, verbose=0, shuffle=False)
+        return weights(model.encoder_variables + model.masker_variables)
+
+    for a, b in zip(run(), run()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("objective_name", ["simclr", "byol"])
+def test_save_and_load_round_trip(tmp_path, objective_name):
+    model = make_model(objective_name, single_mask=True, num_classes=4)
+    model.compile(
+        encoder_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        masker_optimizer=keras.optimizers.Adam(1e-3),
+    )
+    data, labels = batch(labels=True)
+    model.fit(data, labels, batch_size=4, epochs=1, verbose=0)
+    path = str(tmp_path / "adios.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, keras_adios.ADIOS)
+    assert loaded.single_mask and loaded.num_classes == 4
+    x1 = data[0]
+    assert_allclose(loaded.encoder(x1), model.encoder(x1), atol=1e-6)
+    assert_allclose(loaded.masker(x1), model.masker(x1), atol=1e-6)
+    assert_allclose(loaded.predict(x1, verbose=0), model.predict(x1, verbose=0), atol=1e-6)
+    for a, b in zip(weights(loaded.optimizer.variables), weights(model.optimizer.variables)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # Training resumes from the loaded state.
+    loaded.fit(data, labels, batch_size=4, epochs=1, verbose=0)
+    assert int(ops.convert_to_numpy(loaded.optimizer.iterations)) == 4
+
+
+def test_encoder_and_masker_are_reusable_after_saving(tmp_path):
+    model = make_model("simclr")
+    model.encoder.save(str(tmp_path / "encoder.keras"))
+    model.masker_model = None
+    encoder = keras.models.load_model(str(tmp_path / "encoder.keras"))
+    x1, _ = batch()
+    assert_allclose(encoder(x1), model.encoder(x1), atol=1e-6)
+
+
+def test_encoder_works_inside_a_new_sequential_classifier():
+    model = make_model("simclr")
+    model.compile(jit_compile=False)
+    model.fit(batch(), batch_size=4, epochs=1, verbose=0)
+    classifier = keras.Sequential([model.encoder, keras.layers.Dense(4)])
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    (x1, _), labels = batch(labels=True)
+    history = classifier.fit(x1, labels, epochs=5, batch_size=BATCH, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+    assert classifier.predict(x1, verbose=0).shape == (BATCH, 4)
+
+
+def test_get_config_round_trip():
+    model = make_model("simsiam", single_mask=True, num_classes=3, sparsity_weight=0.5, entropy_weight=0.2)
+    config = model.get_config()
+    revived = keras_adios.ADIOS.from_config(config)
+    assert revived.get_config() == config
+    assert isinstance(revived.objective, keras_adios.objectives.SimSiam)
+    assert revived.sparsity_weight == 0.5 and revived.entropy_weight == 0.2
+
+
+def test_a_dataset_without_two_views_is_rejected():
+    model = make_model("simclr")
+    model.compile(jit_compile=False)
+    (x1, _), labels = batch(labels=True)
+    with pytest.raises(ValueError, match="two views"):
+        model.fit(x1, labels, batch_size=4, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"\(view1, view2\)"):
+        model.fit(x1, batch_size=4, epochs=1, verbose=0)
+
+
+def test_mismatched_or_wrong_size_views_are_rejected():
+    model = make_model("simclr")
+    model.compile(jit_compile=False)
+    x1, x2 = batch()
+    with pytest.raises(ValueError, match="same image shape"):
+        model.train_on_batch((x1, x2[:, :8, :8]))
+    small = np.zeros((BATCH, 8, 8, 3), "float32")
+    with pytest.raises(ValueError, match="built for images of shape"):
+        model.train_on_batch((small, small))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"sparsity_weight": -1.0}, "sparsity_weight"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"objective": "moco"}, "objective"),
+    ],
+)
+def test_invalid_constructor_arguments(kwargs, match):
+    args = {"encoder": tiny_encoder(), "masker": None, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        keras_adios.ADIOS(**args)
+
+
+def test_single_mask_needs_a_masker_and_compile_rejects_loss():
+    with pytest.raises(ValueError, match="single_mask"):
+        keras_adios.ADIOS(tiny_encoder(), None, single_mask=True)
+    model = make_model("simclr")
+    with pytest.raises(ValueError, match="loss"):
+        model.compile(loss="mse")
+
+
+def test_encoder_must_output_vectors():
+    spatial = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(4, 3)])
+    with pytest.raises(ValueError, match=r"features \(B, D\)"):
+        keras_adios.ADIOS(spatial, None)
