@@ -1,0 +1,16 @@
+"""Keras callbacks for monitoring ADIOS training.
+
+- `KNNMonitor`: weighted kNN accuracy of `model.encoder` every n epochs,
+  logged as `val_knn_accuracy`.
+- `MaskVisualizer`: PNG (and optionally TensorBoard) grids of the masker's
+  masks and the masked images every n epochs; `render_mask_grid` renders
+  the same grid as an array.
+- `MetricsLogger`: the history so far as `metrics.json` and `metrics.csv`.
+"""
+
+from keras_adios.callbacks.knn_monitor import KNNMonitor
+from keras_adios.callbacks.mask_grid import render_mask_grid
+from keras_adios.callbacks.mask_visualizer import MaskVisualizer
+from keras_adios.callbacks.metrics_logger import MetricsLogger
+
+__all__ = ["KNNMonitor", "MaskVisualizer", "MetricsLogger", "render_mask_grid"]
