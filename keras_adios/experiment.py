@@ -1,0 +1,374 @@
+"""One ADIOS experiment end to end: data, model, training, evaluation, files.
+
+This is the library behind `python -m keras_adios.train` and
+`python -m keras_adios.evaluate`; every function takes plain Python values so
+it can be used from notebooks and tests too. An experiment writes a run
+folder:
+
+    run_dir/
+      flags.json          the settings used (re-read by evaluate and resume)
+      adios.keras         the whole ADIOS model (encoder, masker, heads, optimizers)
+      encoder.keras       the encoder alone, for downstream Keras models
+      masker.keras        the mask generator alone (when there is one)
+      masks/              masks_epoch_XXX.png grids, one per epoch
+      metrics.json/.csv   training metrics per epoch
+      evaluation.json     linear probe, kNN, clustering, mask and background scores
+      tensorboard/        TensorBoard logs (metrics and mask grids)
+      backup/             BackupAndRestore state while training (removed at the end)
+"""
+
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+from absl import logging
+
+from keras_adios import data as data_lib
+from keras_adios import encoders
+from keras_adios import evaluation
+from keras_adios import layers
+from keras_adios import objectives
+from keras_adios import optimizers
+from keras_adios import schedules
+from keras_adios.callbacks import KNNMonitor
+from keras_adios.callbacks import MaskVisualizer
+from keras_adios.callbacks import MetricsLogger
+from keras_adios.models import ADIOS
+
+#: Defaults of every experiment setting (the CLI flags mirror these names).
+DEFAULTS = {
+    "dataset": "shapes32",
+    "data_dir": None,
+    "manual_dir": None,
+    "download": False,
+    "train_split": "train",
+    "eval_split": "test",
+    "num_train_images": 4000,
+    "num_eval_images": 1000,
+    "objective": "simclr",
+    "masking": "adios",
+    "encoder": "small_resnet",
+    "encoder_widths": "32,64,128",
+    "num_masks": 4,
+    "mask_filters": 16,
+    "mask_norm": "group",
+    "mask_ratio": None,
+    "sparsity_weight": 1.0,
+    "entropy_weight": 0.0,
+    "temperature": 0.2,
+    "projection_dim": 128,
+    "hidden_dim": 512,
+    "predictor_hidden_dim": 512,
+    "epochs": 6,
+    "batch_size": 128,
+    "steps_per_epoch": None,
+    "optimizer": "adam",
+    "learning_rate": 2e-3,
+    "mask_learning_rate": 1e-3,
+    "probe_learning_rate": 1e-3,
+    "weight_decay": 1e-5,
+    "warmup_epochs": 1,
+    "jit_compile": "auto",
+    "seed": 0,
+    "knn_k": 20,
+    "knn_temperature": 0.07,
+    "probe_epochs": 50,
+    "num_vis_images": 8,
+    "output_dir": "runs/adios",
+}
+
+MASKINGS = ("adios", "adios_s", "none", "random", "block")
+OBJECTIVES = ("simclr", "byol", "simsiam")
+ENCODERS = ("small_resnet", "resnet18_cifar", "resnet18_imagenet")
+OPTIMIZERS = ("adam", "sgd", "lars")
+
+
+def resolve_settings(overrides):
+    """Merges `overrides` into `DEFAULTS` and validates the result."""
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"Unknown settings: {sorted(unknown)}. Allowed: {sorted(DEFAULTS)}")
+    settings = dict(DEFAULTS)
+    settings.update({k: v for k, v in overrides.items()})
+    for key, allowed in (
+        ("masking", MASKINGS),
+        ("objective", OBJECTIVES),
+        ("encoder", ENCODERS),
+        ("optimizer", OPTIMIZERS),
+    ):
+        if settings[key] not in allowed:
+            raise ValueError(f"--{key} must be one of {', '.join(allowed)}. Received: {settings[key]!r}")
+    for key in ("epochs", "batch_size", "num_masks"):
+        if int(settings[key]) < 1:
+            raise ValueError(f"--{key} must be >= 1. Received: {settings[key]!r}")
+    return settings
+
+
+def augmentation_config(dataset, image_size):
+    """The augmentation preset of a dataset, at the size of its images.
+
+    Named datasets use their preset (statistics from the paper's code); the
+    synthetic shapes use theirs; folders and other sources use ImageNet
+    statistics.
+    """
+    key = dataset.lower()
+    if key.startswith(("shapes", "synthetic")):
+        name = "shapes64" if "64" in key else "shapes32"
+    elif key in ("cifar10", "cifar100", "stl10", "imagenet100s", "imagenet100"):
+        name = key
+    else:
+        name = "imagenet100"
+    config = data_lib.AugmentationConfig.preset(name)
+    if config.image_size != image_size:
+        config = data_lib.AugmentationConfig.preset(name, image_size=int(image_size))
+    return config
+
+
+def load_split(settings, split, num_images):
+    """Loads one split as (images, labels) arrays or a tf.data.Dataset."""
+    return data_lib.load_dataset(
+        settings["dataset"],
+        split=split,
+        data_dir=settings["data_dir"],
+        manual_dir=settings["manual_dir"],
+        download=settings["download"],
+        num_images=num_images,
+        seed=settings["seed"],
+    )
+
+
+def build_model(settings, image_shape, num_classes):
+    """The ADIOS model (encoder, masker, objective) for these settings."""
+    widths = tuple(int(w) for w in str(settings["encoder_widths"]).split(","))
+    if settings["encoder"] == "small_resnet":
+        encoder = encoders.SmallResNet(input_shape=image_shape, widths=widths)
+    else:
+        stem = settings["encoder"].split("_")[1]
+        encoder = encoders.ResNet18(input_shape=image_shape, stem=stem)
+    masking = settings["masking"]
+    if masking in ("adios", "adios_s"):
+        masker = layers.MaskGenerator(
+            num_masks=settings["num_masks"],
+            filters=settings["mask_filters"],
+            norm=settings["mask_norm"],
+        )
+    elif masking == "random":
+        masker = layers.RandomPatchMasker(
+            mask_ratio=settings["mask_ratio"] or 0.75, seed=settings["seed"]
+        )
+    elif masking == "block":
+        masker = layers.RandomBlockMasker(
+            mask_ratio=settings["mask_ratio"] or 0.3, seed=settings["seed"]
+        )
+    else:
+        masker = None
+    name = settings["objective"]
+    if name == "simclr":
+        objective = objectives.SimCLR(
+            temperature=settings["temperature"],
+            projection_dim=settings["projection_dim"],
+            hidden_dim=settings["hidden_dim"],
+        )
+    elif name == "byol":
+        objective = objectives.BYOL(
+            projection_dim=settings["projection_dim"],
+            hidden_dim=settings["hidden_dim"],
+            predictor_hidden_dim=settings["predictor_hidden_dim"],
+        )
+    else:
+        objective = objectives.SimSiam(
+            projection_dim=settings["projection_dim"],
+            hidden_dim=settings["hidden_dim"],
+            predictor_hidden_dim=settings["predictor_hidden_dim"],
+        )
+    return ADIOS(
+        encoder,
+        masker,
+        objective=objective,
+        sparsity_weight=settings["sparsity_weight"],
+        entropy_weight=settings["entropy_weight"],
+        single_mask=masking == "adios_s",
+        num_classes=num_classes,
+        seed=settings["seed"],
+    )
+
+
+def make_optimizer(settings, learning_rate, steps_per_epoch, weight_decay=None):
+    """Adam, SGD or LARS-SGD with the authors' warmup-cosine schedule (per step)."""
+    total = settings["epochs"] * steps_per_epoch
+    warmup = min(settings["warmup_epochs"] * steps_per_epoch, max(total - 1, 0))
+    schedule = schedules.WarmupCosine(
+        learning_rate,
+        total_steps=max(total, 1),
+        warmup_steps=warmup,
+        warmup_learning_rate=learning_rate * 0.03,
+    )
+    wd = settings["weight_decay"] if weight_decay is None else weight_decay
+    if settings["optimizer"] == "adam":
+        return keras.optimizers.AdamW(schedule, weight_decay=wd or None)
+    if settings["optimizer"] == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=wd or None)
+    return optimizers.LARS(schedule, momentum=0.9, weight_decay=wd)
+
+
+def train(settings, verbose="auto"):
+    """Trains (or resumes) an experiment; returns the evaluation results dict."""
+    settings = resolve_settings(settings)
+    run_dir = settings["output_dir"]
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "flags.json"), "w") as f:
+        json.dump(settings, f, indent=2, sort_keys=True)
+    keras.utils.set_random_seed(settings["seed"])
+    start = time.time()
+
+    train_source = load_split(settings, settings["train_split"], settings["num_train_images"])
+    eval_source = load_split(settings, settings["eval_split"], settings["num_eval_images"])
+    train_images, train_labels = _as_arrays(train_source)
+    eval_images, eval_labels = _as_arrays(eval_source)
+    config = augmentation_config(settings["dataset"], int(train_images.shape[1]))
+    num_classes = int(max(train_labels.max(), eval_labels.max())) + 1 if train_labels is not None else None
+
+    batch_size = min(settings["batch_size"], len(train_images))
+    train_ds = data_lib.make_pretrain_dataset(
+        train_images, train_labels, config=config, batch_size=batch_size, seed=settings["seed"]
+    )
+    steps_per_epoch = settings["steps_per_epoch"] or len(train_images) // batch_size
+
+    model = build_model(settings, (config.image_size, config.image_size, 3), num_classes)
+    model.compile(
+        encoder_optimizer=make_optimizer(settings, settings["learning_rate"], steps_per_epoch),
+        masker_optimizer=make_optimizer(settings, settings["mask_learning_rate"], steps_per_epoch),
+        probe_optimizer=keras.optimizers.Adam(settings["probe_learning_rate"]),
+        jit_compile=_jit_flag(settings["jit_compile"]),
+    )
+    logging.info(
+        "ADIOS %s/%s on %s: %d train images, %d eval images, %d steps/epoch, backend %s",
+        settings["objective"], settings["masking"], settings["dataset"],
+        len(train_images), len(eval_images), steps_per_epoch, keras.backend.backend(),
+    )
+
+    eval_batches = data_lib.make_eval_dataset(eval_images, eval_labels, config=config, batch_size=256)
+    vis_images = np.stack([x for x, _ in eval_batches.unbatch().take(settings["num_vis_images"]).as_numpy_iterator()])
+    resumed = os.path.isdir(os.path.join(run_dir, "backup"))
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
+        MetricsLogger(run_dir, append=resumed),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False),
+    ]
+    if model.masker is not None:
+        callbacks.insert(
+            1,
+            MaskVisualizer(
+                vis_images,
+                os.path.join(run_dir, "masks"),
+                denormalize=lambda x: data_lib.denormalize(x, config),
+                tensorboard_dir=os.path.join(run_dir, "tensorboard"),
+            ),
+        )
+    if train_labels is not None:
+        knn_train = data_lib.make_eval_dataset(
+            train_images[:2000], train_labels[:2000], config=config, batch_size=256
+        )
+        callbacks.insert(1, KNNMonitor(knn_train, eval_batches, k=settings["knn_k"], temperature=settings["knn_temperature"]))
+
+    model.fit(
+        train_ds,
+        epochs=settings["epochs"],
+        steps_per_epoch=settings["steps_per_epoch"],
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded
+    )
+    train_seconds = time.time() - start
+    model.save(os.path.join(run_dir, "adios.keras"))
+    model.encoder.save(os.path.join(run_dir, "encoder.keras"))
+    if model.masker is not None:
+        _save_layer(model.masker, (config.image_size, config.image_size, 3), os.path.join(run_dir, "masker.keras"))
+
+    results = evaluate_model(model, settings, config, (train_images, train_labels), (eval_images, eval_labels))
+    results["train_seconds"] = round(train_seconds, 1)
+    results["total_seconds"] = round(time.time() - start, 1)
+    results["backend"] = keras.backend.backend()
+    with open(os.path.join(run_dir, "evaluation.json"), "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+    return results
+
+
+def evaluate_model(model, settings, config, train_data, eval_data, verbose=0):
+    """Linear probe, kNN, clustering, and (synthetic data) mask and background scores."""
+    train_images, train_labels = train_data
+    eval_images, eval_labels = eval_data
+    results = {}
+    if train_labels is None:
+        return results
+    train_ds = data_lib.make_eval_dataset(train_images, train_labels, config=config, batch_size=256)
+    eval_ds = data_lib.make_eval_dataset(eval_images, eval_labels, config=config, batch_size=256)
+    train_features, train_y = evaluation.extract_features(model.encoder, train_ds)
+    eval_features, eval_y = evaluation.extract_features(model.encoder, eval_ds)
+    probe, classifier = evaluation.linear_probe(
+        train_features, train_y, eval_features, eval_y,
+        epochs=settings["probe_epochs"], seed=settings["seed"], return_classifier=True,
+    )
+    results["linear_probe_accuracy"] = float(probe["test_accuracy"])
+    results["knn_accuracy"] = float(
+        evaluation.knn_accuracy(
+            train_features, train_y, eval_features, eval_y,
+            k=settings["knn_k"], temperature=settings["knn_temperature"],
+        )
+    )
+    clustering = evaluation.kmeans_clustering_scores(eval_features, eval_y, seed=settings["seed"])
+    results["kmeans_nmi"] = float(clustering["nmi"])
+    results["kmeans_ari"] = float(clustering["ari"])
+    results["chance_accuracy"] = float(1.0 / len(np.unique(train_y)))
+    if settings["dataset"].lower().startswith(("shapes", "synthetic")):
+        ground_truth = data_lib.load_synthetic_shapes(
+            settings["eval_split"], num_images=len(eval_images),
+            image_size=int(eval_images.shape[1]), seed=settings["seed"],
+        )
+        if model.masker is not None:
+            normalized = data_lib.normalize(ground_truth["images"].astype("float32") / 255.0, config)
+            scores = evaluation.evaluate_masks(
+                model.masker, np.asarray(normalized), foreground=ground_truth["foreground"],
+                parts=ground_truth["parts"],
+            )
+            results.update({f"mask_{k}": float(v) for k, v in scores.items()})
+        variants = data_lib.background_variants(ground_truth, seed=settings["seed"])
+        variant_data = {
+            name: data_lib.make_eval_dataset(images, ground_truth["labels"], config=config, batch_size=256)
+            for name, images in variants.items()
+        }
+        if classifier is not None:
+            robustness = evaluation.background_robustness(model.encoder, classifier, variant_data)
+            results.update({f"background_{k}_accuracy": float(v) for k, v in robustness.items()})
+    return results
+
+
+def _as_arrays(source):
+    if isinstance(source, tuple):
+        return np.asarray(source[0]), (None if source[1] is None else np.asarray(source[1]))
+    images, labels = [], []
+    for element in source.as_numpy_iterator():
+        image, label = element if isinstance(element, tuple) else (element, None)
+        images.append(image)
+        labels.append(label)
+    images = np.stack(images)
+    labels = None if labels[0] is None else np.asarray(labels)
+    return images, labels
+
+
+def _save_layer(layer, image_shape, path):
+    inputs = keras.Input(image_shape)
+    keras.Model(inputs, layer(inputs), name="masker").save(path)
+
+
+def _jit_flag(value):
+    if isinstance(value, bool) or value == "auto":
+        return value
+    return str(value).lower() in ("1", "true", "yes")
+
+
+def steps_for(num_images, batch_size):
+    return max(1, math.floor(num_images / batch_size))

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Sets up ./.venv with every backend and runs the whole test suite on the
+# TensorFlow, JAX and PyTorch backends (the cross-backend and multi-process
+# tests, which start their own subprocesses, run once).
+# Extra arguments are passed to pytest.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup_env.sh" "all" || exit 1
+cd "$ROOT"
+REPORTS="$(mktemp -d)"
+status=0
+run() {  # name, pytest args...
+  local name="$1"; shift
+  echo "=== pytest [$name]"
+  python -m pytest -p no:cacheprovider --junitxml="$REPORTS/$name.xml" "$@"
+  local rc=$?
+  if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then status=1; fi
+}
+ONCE=(tests/cross_backend tests/distribute tests/benchmarks tests/test_cli.py tests/test_examples.py tests/test_guides.py)
+IGNORE=()
+for path in "${ONCE[@]}"; do IGNORE+=("--ignore=$path"); done
+for backend in tensorflow jax torch; do
+  KERAS_BACKEND=$backend run "$backend" tests "${IGNORE[@]}" "$@"
+done
+EXISTING=()
+for path in "${ONCE[@]}"; do [ -e "$path" ] && EXISTING+=("$path"); done
+if [ ${#EXISTING[@]} -gt 0 ]; then
+  KERAS_BACKEND=tensorflow run "once" "${EXISTING[@]}" "$@"
+fi
+python - "$REPORTS" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in sorted(glob.glob(sys.argv[1] + "/*.xml")):
+    root = ET.parse(path).getroot()
+    for suite in root.iter("testsuite"):
+        tests, fail = int(suite.get("tests", 0)), int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skip = int(suite.get("skipped", 0))
+        passed += tests - fail - skip; failed += fail; skipped += skip
+        print(f"  {path.rsplit('/', 1)[-1][:-4]:>10}: {tests - fail - skip} passed, {fail} failed, {skip} skipped")
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+PY
+exit $status
