@@ -319,6 +319,23 @@ def evaluate_model(model, settings, config, train_data, eval_data, verbose=0):
             k=settings["knn_k"], temperature=settings["knn_temperature"],
         )
     )
+    # Reference: the same probes on a freshly initialised copy of the encoder,
+    # i.e. what random features already give on this data.
+    untrained = keras.models.clone_model(model.encoder)
+    ref_train, _ = evaluation.extract_features(untrained, train_ds)
+    ref_eval, _ = evaluation.extract_features(untrained, eval_ds)
+    results["untrained_linear_probe_accuracy"] = float(
+        evaluation.linear_probe(
+            ref_train, train_y, ref_eval, eval_y,
+            epochs=settings["probe_epochs"], seed=settings["seed"],
+        )["test_accuracy"]
+    )
+    results["untrained_knn_accuracy"] = float(
+        evaluation.knn_accuracy(
+            ref_train, train_y, ref_eval, eval_y,
+            k=settings["knn_k"], temperature=settings["knn_temperature"],
+        )
+    )
     clustering = evaluation.kmeans_clustering_scores(eval_features, eval_y, seed=settings["seed"])
     results["kmeans_nmi"] = float(clustering["nmi"])
     results["kmeans_ari"] = float(clustering["ari"])

@@ -50,7 +50,8 @@ def test_train_writes_the_run_folder_and_evaluate_reruns_it(tmp_path):
     assert not (out / "backup").exists() or not any((out / "backup").iterdir())
     results = json.loads((out / "evaluation.json").read_text())
     for key in ("linear_probe_accuracy", "knn_accuracy", "kmeans_nmi",
-                "mask_foreground_iou", "background_only_fg_accuracy"):
+                "mask_foreground_iou", "background_only_fg_accuracy",
+                "untrained_linear_probe_accuracy"):
         assert 0.0 <= results[key] <= 1.0, key
     metrics = json.loads((out / "metrics.json").read_text())
     assert [m["epoch"] for m in metrics] == [1, 2]  # 1-based, like the progress bar

@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_adios import losses
 from keras_adios import objectives as objectives_module
+from keras_adios.distribute import replica as distribute_replica  # distribution hooks
 from keras_adios.trainers import OptimizerGroup
 from keras_adios.trainers import step_mixin
 from keras_adios.utils.backend_utils import no_grad
@@ -317,12 +318,16 @@ class ADIOS(step_mixin(), keras.Model):
             "steps_per_execution": steps_per_execution,
             "run_eagerly": run_eagerly,
         }
+        group = OptimizerGroup(members)
+        group.build()
         super().compile(
-            optimizer=OptimizerGroup(members),
+            optimizer=group,
             jit_compile=jit_compile,
             steps_per_execution=steps_per_execution,
             run_eagerly=run_eagerly,
         )
+        # Distribution hook: cross-replica SimCLR negatives, multi-worker fix.
+        distribute_replica.configure_model(self)
 
     def get_compile_config(self):
         return getattr(self, "_adios_compile_config", None)
@@ -342,6 +347,7 @@ class ADIOS(step_mixin(), keras.Model):
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, steps_per_epoch=None, **kwargs):
         """`keras.Model.fit`, plus the step count for BYOL's momentum schedule."""
+        self._check_input_structure(x, y)
         if self.objective.needs_total_steps:
             steps = steps_per_epoch or _infer_steps_per_epoch(x, batch_size)
             if steps is None:
@@ -355,11 +361,30 @@ class ADIOS(step_mixin(), keras.Model):
             x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs
         )
 
+    def evaluate(self, x=None, y=None, **kwargs):
+        self._check_input_structure(x, y)
+        return super().evaluate(x, y, **kwargs)
+
+    def _check_input_structure(self, x, y):
+        """Validates the element structure before Keras starts iterating.
+
+        The same checks run inside the step; doing them first gives the clear
+        error before a backend trainer has touched any state (Keras' JAX
+        trainer leaves variables detached if a step raises).
+        """
+        spec = getattr(x, "element_spec", None)
+        if spec is None and x is not None and not callable(getattr(x, "__next__", None)):
+            leaves = keras.tree.flatten(x)
+            if leaves and all(hasattr(leaf, "shape") for leaf in leaves):
+                spec = (x,) if y is None else (x, y)
+        if spec is not None:
+            self._unpack(spec)
+
     # === The shared ADIOS step (keras.ops; backends only supply gradients) ===
 
     def _scale_loss_for_gradients(self, loss):
-        """Loss used for gradients (distribution strategies override scaling)."""
-        return loss
+        """Loss used for gradients: divided by the replicas in sync (tf.distribute)."""
+        return distribute_replica.scale_loss_for_gradients(loss)
 
     def _apply_context(self):
         return contextlib.nullcontext()
@@ -424,7 +449,11 @@ class ADIOS(step_mixin(), keras.Model):
         if not self.single_mask:
             return None
         return keras.random.randint(
-            (batch_size,), 0, self.num_masks, seed=self.slot_seed_generator
+            (batch_size,),
+            0,
+            self.num_masks,
+            # Distribution hook: each replica draws its own slots.
+            seed=distribute_replica.replica_seed(self.slot_seed_generator),
         )
 
     def _ssl_loss(self, reference, x1, x2, masks, slots, training):
@@ -459,6 +488,9 @@ class ADIOS(step_mixin(), keras.Model):
         penalty = sum(losses.sparsity_penalty(m) for m in sets)
         coverages = [losses.mask_coverage(m) for m in sets]
         negative_entropy = losses.coverage_negative_entropy(ops.concatenate(coverages, axis=1))
+        # Distribution hook: this term is a sum over the batch, not a mean, so
+        # it is multiplied back by the replica count that gradients divide by.
+        negative_entropy = negative_entropy * distribute_replica.num_replicas_in_sync()
         per_mask = ops.mean(ops.concatenate(coverages, axis=0), axis=0)
         return penalty, negative_entropy, per_mask
 
@@ -570,6 +602,8 @@ class ADIOS(step_mixin(), keras.Model):
         results = dict(results)
         coverage = results.pop("coverage", None)
         if coverage is not None:
+            # Distribution hook: per-mask coverage over the global batch.
+            coverage = distribute_replica.cross_replica_mean(coverage, batch_size)
             results["coverage_min"] = ops.min(coverage)
             results["coverage_max"] = ops.max(coverage)
         logs = {}
