@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_adios import losses
+from keras_adios.objectives.heads import check_dims
 from keras_adios.objectives.heads import mlp_head
 from keras_adios.objectives.objective import Objective
 from keras_adios.utils.backend_utils import no_grad
@@ -78,15 +79,11 @@ class BYOL(Objective):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for arg, value in (
-            ("projection_dim", projection_dim),
-            ("hidden_dim", hidden_dim),
-            ("predictor_hidden_dim", predictor_hidden_dim),
-        ):
-            if int(value) != value or value < 1:
-                raise ValueError(
-                    f"`{arg}` must be a positive integer. Received: {arg}={value}"
-                )
+        check_dims(
+            projection_dim=projection_dim,
+            hidden_dim=hidden_dim,
+            predictor_hidden_dim=predictor_hidden_dim,
+        )
         for arg, value in (("base_momentum", base_momentum), ("final_momentum", final_momentum)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(

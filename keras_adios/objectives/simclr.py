@@ -3,6 +3,7 @@
 import keras
 
 from keras_adios import losses
+from keras_adios.objectives.heads import check_dims
 from keras_adios.objectives.heads import mlp_head
 from keras_adios.objectives.objective import Objective
 
@@ -49,11 +50,7 @@ class SimCLR(Objective):
             raise ValueError(
                 f"`temperature` must be > 0. Received: temperature={temperature}"
             )
-        for arg, value in (("projection_dim", projection_dim), ("hidden_dim", hidden_dim)):
-            if int(value) != value or value < 1:
-                raise ValueError(
-                    f"`{arg}` must be a positive integer. Received: {arg}={value}"
-                )
+        check_dims(projection_dim=projection_dim, hidden_dim=hidden_dim)
         self.temperature = float(temperature)
         self.projection_dim = int(projection_dim)
         self.hidden_dim = int(hidden_dim)

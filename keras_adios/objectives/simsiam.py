@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_adios import losses
+from keras_adios.objectives.heads import check_dims
 from keras_adios.objectives.heads import mlp_head
 from keras_adios.objectives.objective import Objective
 
@@ -64,15 +65,11 @@ class SimSiam(Objective):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for arg, value in (
-            ("projection_dim", projection_dim),
-            ("hidden_dim", hidden_dim),
-            ("predictor_hidden_dim", predictor_hidden_dim),
-        ):
-            if int(value) != value or value < 1:
-                raise ValueError(
-                    f"`{arg}` must be a positive integer. Received: {arg}={value}"
-                )
+        check_dims(
+            projection_dim=projection_dim,
+            hidden_dim=hidden_dim,
+            predictor_hidden_dim=predictor_hidden_dim,
+        )
         self.projection_dim = int(projection_dim)
         self.hidden_dim = int(hidden_dim)
         self.predictor_hidden_dim = int(predictor_hidden_dim)
