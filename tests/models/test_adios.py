@@ -297,6 +297,23 @@ def test_online_probe_trains_only_the_probe_and_reports_accuracy():
     assert "probe_accuracy" not in no_labels
 
 
+def test_online_probe_ignores_unlabelled_rows():
+    # STL10's "unlabelled" split carries label -1.
+    model = make_model("simclr", num_classes=4)
+    model.compile(jit_compile=False)
+    (x1, x2), labels = batch(labels=True)
+    partial = labels.copy()
+    partial[::2] = -1
+    features = model.encoder(x1)
+    logits = ops.convert_to_numpy(model.probe(features))
+    keep = partial >= 0
+    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -np.mean(log_softmax[keep, partial[keep]])
+    loss, accuracy = model._probe_terms(features, partial)
+    assert_allclose(loss, expected, atol=1e-5)
+    assert_allclose(accuracy, np.mean(np.argmax(logits[keep], -1) == partial[keep]), atol=1e-6)
+
+
 def test_baseline_without_masker_is_the_plain_method():
     model = make_model("simclr", masker=None)
     model.compile(jit_compile=False)
