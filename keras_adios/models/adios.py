@@ -503,13 +503,15 @@ class ADIOS(step_mixin(), keras.Model):
         return -value, {"ssl": ssl, "sparsity_penalty": penalty, "coverage": per_mask}
 
     def _probe_terms(self, features, labels):
+        """Online probe loss and accuracy; labels < 0 (unlabelled) are ignored."""
         logits = self.probe(ops.stop_gradient(features))
         labels = ops.cast(labels, "int32")
-        loss = ops.mean(
-            keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        )
-        correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), labels), "float32")
-        return loss, ops.mean(correct)
+        labelled = ops.cast(labels >= 0, "float32")
+        count = ops.maximum(ops.sum(labelled), 1.0)
+        safe = ops.maximum(labels, 0)
+        cross_entropy = keras.losses.sparse_categorical_crossentropy(safe, logits, from_logits=True)
+        correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), safe), "float32")
+        return ops.sum(cross_entropy * labelled) / count, ops.sum(correct * labelled) / count
 
     def _adios_train_step(self, data):
         x1, x2, labels = self._unpack(data)
