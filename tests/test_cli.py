@@ -127,7 +127,7 @@ def test_help_documents_every_flag():
     result = _cli("keras_adios.train", "--helpfull", timeout=120)
     text = result.stdout + result.stderr
     for name in experiment.DEFAULTS:
-        assert f"--{name}" in text, name
+        assert f"--{name}" in text or f"--[no]{name}" in text, name
 
 
 def test_evaluate_needs_a_run_folder(tmp_path):
