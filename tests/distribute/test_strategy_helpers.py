@@ -1,0 +1,81 @@
+"""In-process behaviour of `keras_adios.distribute` outside a strategy."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_adios
+from keras_adios import distribute
+from keras_adios import losses
+
+
+def test_hooks_are_identities_outside_a_strategy():
+    z = keras.random.normal((4, 3), seed=0)
+    assert distribute.num_replicas_in_sync() == 1
+    assert distribute.replica_id() == 0
+    loss = keras.ops.convert_to_tensor(2.5)
+    assert float(distribute.scale_loss_for_gradients(loss)) == 2.5
+    gathered, offset = distribute.cross_replica_gather(z)
+    assert gathered is z and offset == 0
+    value = keras.ops.convert_to_tensor([0.25, 0.5])
+    assert distribute.cross_replica_mean(value, 4) is value
+    generator = keras.random.SeedGenerator(1)
+    assert distribute.replica.replica_seed(generator) is generator
+
+
+def test_nt_xent_with_the_gather_fn_equals_plain_nt_xent():
+    z1 = keras.random.normal((6, 5), seed=1)
+    z2 = keras.random.normal((6, 5), seed=2)
+    plain = losses.nt_xent(z1, z2, 0.3)
+    gathered = losses.nt_xent(z1, z2, 0.3, gather_fn=distribute.cross_replica_gather)
+    np.testing.assert_allclose(np.asarray(plain), np.asarray(gathered), rtol=1e-6)
+
+
+def test_compile_without_strategy_leaves_simclr_local():
+    encoder = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()]
+    )
+    model = keras_adios.ADIOS(encoder, objective=keras_adios.objectives.SimCLR(hidden_dim=8))
+    model.compile()
+    assert model.objective.gather_fn is None
+
+
+@pytest.mark.parametrize(
+    "config, chief",
+    [
+        (None, True),
+        ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}, True),
+        ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, False),
+        ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, False),
+        ({"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, True),
+    ],
+)
+def test_is_chief(monkeypatch, config, chief):
+    if config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    assert distribute.is_chief() is chief
+
+
+def test_sync_batchnorm_and_get_strategy_by_backend(backend):
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4), keras.layers.BatchNormalization()]
+    )
+    if backend == "tensorflow":
+        assert distribute.use_sync_batchnorm(model) == 1
+        assert model.layers[-1].synchronized is True
+        assert model.layers[-1].get_config()["synchronized"] is True
+        import tensorflow as tf
+
+        # No TPU and no GPU on this machine: the default strategy.
+        strategy = distribute.get_strategy(verbose=False)
+        assert strategy is tf.distribute.get_strategy()
+        assert strategy.num_replicas_in_sync == 1
+    else:
+        with pytest.raises(ValueError, match="TensorFlow backend"):
+            distribute.use_sync_batchnorm(model)
+        with pytest.raises(ValueError, match="TensorFlow backend"):
+            distribute.get_strategy()
