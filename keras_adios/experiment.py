@@ -17,6 +17,7 @@ folder:
       backup/             BackupAndRestore state while training (removed at the end)
 """
 
+import contextlib
 import json
 import math
 import os
@@ -237,13 +238,14 @@ def train(settings, verbose="auto"):
     )
     steps_per_epoch = settings["steps_per_epoch"] or len(train_images) // batch_size
 
-    model = build_model(settings, (config.image_size, config.image_size, 3), num_classes)
-    model.compile(
-        encoder_optimizer=make_optimizer(settings, settings["learning_rate"], steps_per_epoch),
-        masker_optimizer=make_optimizer(settings, settings["mask_learning_rate"], steps_per_epoch),
-        probe_optimizer=keras.optimizers.Adam(settings["probe_learning_rate"]),
-        jit_compile=_jit_flag(settings["jit_compile"]),
-    )
+    with _distribution_scope():
+        model = build_model(settings, (config.image_size, config.image_size, 3), num_classes)
+        model.compile(
+            encoder_optimizer=make_optimizer(settings, settings["learning_rate"], steps_per_epoch),
+            masker_optimizer=make_optimizer(settings, settings["mask_learning_rate"], steps_per_epoch),
+            probe_optimizer=keras.optimizers.Adam(settings["probe_learning_rate"]),
+            jit_compile=_jit_flag(settings["jit_compile"]),
+        )
     logging.info(
         "ADIOS %s/%s on %s: %d train images, %d eval images, %d steps/epoch, backend %s",
         settings["objective"], settings["masking"], settings["dataset"],
@@ -361,6 +363,20 @@ def evaluate_model(model, settings, config, train_data, eval_data, verbose=0):
             robustness = evaluation.background_robustness(model.encoder, classifier, variant_data)
             results.update({f"background_{k}_accuracy": float(v) for k, v in robustness.items()})
     return results
+
+
+def _distribution_scope():
+    """TensorFlow: the strategy for this machine (TPU, all GPUs, or default).
+
+    `--batch_size` is the global batch; the step scales losses so gradients
+    equal single-device ones. Other backends train on one device here (JAX
+    users can set a `keras.distribution.DataParallel` before calling `train`).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return contextlib.nullcontext()
+    from keras_adios.distribute import get_strategy
+
+    return get_strategy(verbose=False).scope()
 
 
 def _as_arrays(source):

@@ -1,0 +1,6 @@
+"""Image encoders: `(B, H, W, C)` images to `(B, D)` features."""
+
+from keras_adios.encoders.resnet18 import ResNet18
+from keras_adios.encoders.small_resnet import SmallResNet
+
+__all__ = ["ResNet18", "SmallResNet"]

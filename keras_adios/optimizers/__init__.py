@@ -1,0 +1,5 @@
+"""Optimizers."""
+
+from keras_adios.optimizers.lars import LARS
+
+__all__ = ["LARS"]

@@ -1,0 +1,5 @@
+"""Learning-rate schedules."""
+
+from keras_adios.schedules.warmup_cosine import WarmupCosine
+
+__all__ = ["WarmupCosine"]

@@ -1,0 +1,369 @@
+"""Tests for `keras_adios.encoders.ResNet18`."""
+
+import os
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from keras_adios.encoders import ResNet18
+from keras_adios.utils.testing import assert_allclose
+from keras_adios.utils.testing import run_serialization_test
+
+TORCHVISION_RESNET18_NO_FC = 11_176_512  # 11,689,512 minus fc (512*1000+1000).
+# A narrower network for the tests that do not need the full width. Under JAX
+# every new variable shape costs an eager compilation; width 32 shares most
+# kernel shapes with width 64 (and with SmallResNet's defaults).
+W = 32
+
+
+def _trainable_count(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+def _non_trainable_count(model):
+    return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
+
+
+def _hand_count(width, stem, norm):
+    """(trainable, non-trainable) parameter counts from the topology."""
+    trainable = 0
+    non_trainable = 0
+
+    def conv(k, c_in, c_out):
+        nonlocal trainable, non_trainable
+        trainable += k * k * c_in * c_out
+        if norm == "none":
+            trainable += c_out  # bias
+        else:
+            trainable += 2 * c_out  # gamma, beta
+            if norm in ("batch", "sync_batch"):
+                non_trainable += 2 * c_out  # moving mean, variance
+
+    conv(3 if stem == "cifar" else 7, 3, width)
+    c_in = width
+    for mult, stride in zip((1, 2, 4, 8), (1, 2, 2, 2)):
+        c = width * mult
+        for block in range(2):
+            s = stride if block == 0 else 1
+            conv(3, c_in, c)
+            conv(3, c, c)
+            if s != 1 or c_in != c:
+                conv(1, c_in, c)
+            c_in = c
+    return trainable, non_trainable
+
+
+def test_default_output_is_512_features():
+    model = ResNet18()
+    x = np.random.rand(2, 32, 32, 3).astype("float32")
+    y = keras.ops.convert_to_numpy(model(x, training=False))
+    assert y.shape == (2, 512)
+    assert model.output_shape == (None, 512)
+    assert model.feature_dim == 512
+    assert np.all(np.isfinite(y))
+    # Global average pooling of ReLU outputs: non-negative features.
+    assert np.all(y >= 0)
+    assert y.std() > 0
+
+
+def test_cifar_stem_parameter_count_matches_torchvision():
+    model = ResNet18(input_shape=(32, 32, 3), stem="cifar")
+    # torchvision resnet18 without fc, with the 7x7x3x64 conv1 (9408)
+    # replaced by solo-learn's 3x3x3x64 conv1 (1728).
+    expected = TORCHVISION_RESNET18_NO_FC - 9408 + 1728
+    assert expected == 11_168_832
+    assert _trainable_count(model) == expected
+    assert (_trainable_count(model), _non_trainable_count(model)) == (
+        _hand_count(64, "cifar", "batch")
+    )
+    # 4800 BatchNorm channels, each with a moving mean and variance.
+    assert _non_trainable_count(model) == 9600
+
+
+def test_imagenet_stem_parameter_count_matches_torchvision():
+    model = ResNet18(input_shape=(224, 224, 3), stem="imagenet")
+    assert _trainable_count(model) == TORCHVISION_RESNET18_NO_FC
+    assert (_trainable_count(model), _non_trainable_count(model)) == (
+        _hand_count(64, "imagenet", "batch")
+    )
+
+
+def test_cifar_stem_spatial_sizes():
+    model = ResNet18(width=W)
+    # Padding 2 with a 3x3 stride-1 kernel: 32x32 -> 34x34, no max-pool.
+    assert model.get_layer("conv1").output.shape == (None, 34, 34, W)
+    assert model.get_layer("layer1_1_out").output.shape == (None, 34, 34, W)
+    assert model.get_layer("layer2_1_out").output.shape == (None, 17, 17, 2 * W)
+    assert model.get_layer("layer3_1_out").output.shape == (None, 9, 9, 4 * W)
+    assert model.get_layer("layer4_1_out").output.shape == (None, 5, 5, 8 * W)
+    assert not any(
+        isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers
+    )
+
+
+@pytest.mark.parametrize(
+    "size, sizes",
+    [
+        (224, (112, 56, 56, 28, 14, 7)),
+        (96, (48, 24, 24, 12, 6, 3)),
+        (33, (17, 9, 9, 5, 3, 2)),
+    ],
+)
+def test_imagenet_stem_spatial_sizes(size, sizes):
+    model = ResNet18(input_shape=(size, size, 3), stem="imagenet", width=W)
+    names = [
+        "conv1",
+        "maxpool",
+        "layer1_1_out",
+        "layer2_1_out",
+        "layer3_1_out",
+        "layer4_1_out",
+    ]
+    got = tuple(model.get_layer(n).output.shape[1] for n in names)
+    assert got == sizes
+    assert model.get_layer("conv1").get_config()["kernel_size"] == (7, 7)
+    assert model.get_layer("conv1").get_config()["strides"] == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "input_shape, stem, call_size",
+    [
+        ((64, 64, 3), "cifar", 64),
+        ((None, None, 3), "cifar", 40),
+        ((None, None, 3), "imagenet", 96),
+    ],
+)
+def test_input_sizes(input_shape, stem, call_size):
+    model = ResNet18(input_shape=input_shape, stem=stem, width=W)
+    y = model(np.random.rand(2, call_size, call_size, 3).astype("float32"))
+    assert tuple(y.shape) == (2, 8 * W)
+    assert model.output_shape == (None, 8 * W)
+
+
+@pytest.mark.parametrize("norm", ["batch", "group", "none"])
+def test_norm_options(norm):
+    model = ResNet18(norm=norm, width=W)
+    layer_types = {type(layer) for layer in model.layers}
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert len(convs) == 20  # stem + 16 block convs + 3 projections
+    # Convolutions carry a bias only when no norm follows them.
+    assert all(c.use_bias == (norm == "none") for c in convs)
+    has_bn = keras.layers.BatchNormalization in layer_types
+    has_gn = keras.layers.GroupNormalization in layer_types
+    assert (has_bn, has_gn) == (norm == "batch", norm == "group")
+    if norm == "batch":
+        bn = model.get_layer("bn1")
+        assert bn.momentum == pytest.approx(0.9)
+        assert bn.epsilon == pytest.approx(1e-5)
+        assert bn.synchronized is False
+    if norm == "group":
+        assert model.get_layer("bn1").groups == 32
+        assert model.get_layer("layer4_0_bn1").groups == 32
+    trainable, non_trainable = _hand_count(W, "cifar", norm)
+    assert _trainable_count(model) == trainable
+    assert _non_trainable_count(model) == non_trainable
+    y = keras.ops.convert_to_numpy(
+        model(np.random.rand(2, 32, 32, 3).astype("float32"), training=True)
+    )
+    assert y.shape == (2, 8 * W)
+    assert np.all(np.isfinite(y))
+
+
+def test_sync_batch_norm(backend):
+    if backend != "tensorflow":
+        with pytest.raises(ValueError, match="TensorFlow backend"):
+            ResNet18(norm="sync_batch", width=W)
+        return
+    sync = ResNet18(norm="sync_batch", width=W)
+    plain = ResNet18(norm="batch", width=W)
+    assert sync.get_layer("bn1").synchronized is True
+    sync.set_weights(plain.get_weights())
+    x = np.random.rand(2, 32, 32, 3).astype("float32")
+    # Single replica: synchronised statistics equal the local ones.
+    assert_allclose(sync(x, training=True), plain(x, training=True), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"stem": "resnet"}, "stem"),
+        ({"norm": "layer"}, "norm"),
+        ({"width": 0}, "width"),
+        ({"width": 8.0}, "width"),
+        ({"input_shape": (32, 32)}, "input_shape"),
+        ({"input_shape": (32, 32, 0)}, "input_shape"),
+        ({"input_shape": (32, 32, None)}, "input_shape"),
+    ],
+)
+def test_validation_errors(kwargs, match):
+    with pytest.raises(ValueError, match=f"Received: {match}="):
+        ResNet18(**kwargs)
+
+
+def test_get_config_round_trip():
+    model = ResNet18(input_shape=(None, None, 3), stem="imagenet", width=W)
+    config = model.get_config()
+    for key, value in {
+        "input_shape": [None, None, 3],
+        "stem": "imagenet",
+        "norm": "batch",
+        "width": W,
+        "name": "resnet18",
+    }.items():
+        assert config[key] == value
+    revived = run_serialization_test(model)
+    assert revived.count_params() == model.count_params()
+
+
+def test_saving_round_trip(tmp_path):
+    model = ResNet18(width=W, name="enc")
+    x = np.random.rand(2, 32, 32, 3).astype("float32")
+    expected = model(x, training=False)
+    path = os.path.join(tmp_path, "resnet18.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, ResNet18)
+    assert restored.name == "enc"
+    assert restored.get_config() == model.get_config()
+    assert_allclose(restored(x, training=False), expected, atol=0, rtol=0)
+
+
+def test_trains_inside_sequential_classifier():
+    encoder = ResNet18(width=W)
+    classifier = keras.Sequential([encoder, keras.layers.Dense(3)])
+    classifier.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x = np.random.rand(4, 32, 32, 3).astype("float32")
+    y = np.random.randint(0, 3, size=(4,))
+    before = [keras.ops.convert_to_numpy(w) for w in encoder.weights]
+    history = classifier.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    loss = history.history["loss"][-1]
+    assert np.isfinite(loss)
+    after = [keras.ops.convert_to_numpy(w) for w in encoder.weights]
+    changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
+    # Every kernel, gamma, beta and moving statistic moved.
+    assert all(changed)
+    assert classifier.output_shape == (None, 3)
+
+
+def _torch_resnet18(width, stem):
+    """A hand-written copy of torchvision's ResNet-18 (fc removed)."""
+    import torch
+    from torch import nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, inplanes, planes, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU()
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(inplanes, planes, 1, stride, bias=False),
+                    nn.BatchNorm2d(planes),
+                )
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return self.relu(out + identity)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if stem == "cifar":
+                self.conv1 = nn.Conv2d(3, width, 3, 1, 2, bias=False)
+                self.maxpool = nn.Identity()
+            else:
+                self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+                self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.relu = nn.ReLU()
+            c_in = width
+            for i, (mult, stride) in enumerate(zip((1, 2, 4, 8), (1, 2, 2, 2))):
+                c = width * mult
+                stage = nn.Sequential(
+                    BasicBlock(c_in, c, stride), BasicBlock(c, c, 1)
+                )
+                setattr(self, f"layer{i + 1}", stage)
+                c_in = c
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            for i in range(4):
+                x = getattr(self, f"layer{i + 1}")(x)
+            return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+    return Net()
+
+
+@pytest.mark.parametrize("stem, size", [("cifar", 32), ("imagenet", 33)])
+def test_matches_torch_reference_after_weight_porting(stem, size):
+    import torch  # reference implementation only (a test dependency)
+
+    rng = np.random.default_rng(0)
+    width = W
+    ref = _torch_resnet18(width, stem)
+    model = ResNet18(input_shape=(size, size, 3), stem=stem, width=width)
+    n_ported = 0
+    with torch.no_grad():
+        for name, module in ref.named_modules():
+            keras_name = name.replace(".", "_")
+            if isinstance(module, torch.nn.Conv2d):
+                c_out, c_in, kh, kw = module.weight.shape
+                # He-scaled so that activations stay O(1) through the net.
+                kernel = rng.normal(size=module.weight.shape) * np.sqrt(
+                    2.0 / (c_in * kh * kw)
+                )
+                module.weight.copy_(torch.tensor(kernel))
+                model.get_layer(keras_name).kernel.assign(
+                    kernel.transpose(2, 3, 1, 0).astype("float32")
+                )
+                n_ported += 1
+            elif isinstance(module, torch.nn.BatchNorm2d):
+                c = module.num_features
+                gamma = rng.uniform(0.5, 1.5, c)
+                beta = rng.normal(size=c) * 0.1
+                mean = rng.normal(size=c) * 0.1
+                var = rng.uniform(0.5, 1.5, c)
+                for t, v in zip(
+                    (module.weight, module.bias),
+                    (gamma, beta),
+                ):
+                    t.copy_(torch.tensor(v))
+                module.running_mean.copy_(torch.tensor(mean))
+                module.running_var.copy_(torch.tensor(var))
+                bn = model.get_layer(keras_name)
+                bn.set_weights(
+                    [a.astype("float32") for a in (gamma, beta, mean, var)]
+                )
+                n_ported += 1
+    assert n_ported == 40  # 20 convs + 20 norms
+    x = rng.uniform(size=(2, size, size, 3)).astype("float32")
+    x_torch = torch.tensor(x.transpose(0, 3, 1, 2))
+    # Inference: moving statistics.
+    ref.eval()
+    with torch.no_grad():
+        expected = ref(x_torch).numpy()
+    assert_allclose(model(x, training=False), expected, atol=1e-4, rtol=1e-4)
+    # Training: batch statistics.
+    ref.train()
+    with torch.no_grad():
+        expected = ref(x_torch).numpy()
+    assert_allclose(model(x, training=True), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_docstring_example_runs():
+    code = ResNet18.__doc__.split("```python")[1].split("```")[0]
+    namespace = {}
+    exec(textwrap.dedent(code), namespace)
+    assert tuple(namespace["features"].shape) == (2, 512)
+    assert namespace["encoder"].stem == "imagenet"
