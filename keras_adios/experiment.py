@@ -47,7 +47,7 @@ DEFAULTS = {
     "download": False,
     "train_split": "train",
     "eval_split": "test",
-    "num_train_images": 3000,
+    "num_train_images": 2000,
     "num_eval_images": 1000,
     "objective": "simclr",
     "masking": "adios",
