@@ -20,7 +20,7 @@ ONCE=(tests/cross_backend tests/distribute tests/benchmarks tests/test_cli.py te
 IGNORE=()
 for path in "${ONCE[@]}"; do IGNORE+=("--ignore=$path"); done
 for backend in tensorflow jax torch; do
-  KERAS_BACKEND=$backend run "$backend" tests "${IGNORE[@]}" "$@"
+  KERAS_BACKEND=$backend run "$backend" -n "${PYTEST_WORKERS:-2}" tests "${IGNORE[@]}" "$@"
 done
 EXISTING=()
 for path in "${ONCE[@]}"; do [ -e "$path" ] && EXISTING+=("$path"); done

@@ -46,3 +46,27 @@ def test_one_step_matches_across_backends(tmp_path):
         assert any("projector" in k for k in moved), config
         assert any("probe" in k for k in moved), config
         assert len(moved) >= len(after) // 2, (config, len(moved), len(after))
+
+
+def test_keras_files_load_across_backends(tmp_path):
+    # Each backend saves its own file and loads those saved before it; the
+    # first two are repeated at the end to load the files saved after them.
+    for backend in ("tensorflow", "jax", "torch", "tensorflow", "jax"):
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        subprocess.run(
+            [sys.executable, os.path.join(HERE, "save_load.py"), str(tmp_path)],
+            env=env, check=True, capture_output=True, text=True, timeout=600,
+        )
+    backends = ("tensorflow", "jax", "torch")
+    for saver in backends:
+        expected = np.load(tmp_path / f"{saver}.npz")
+        assert np.allclose(expected["masks"].sum(-1), 1.0, atol=1e-5)
+        for loader in backends:
+            if loader == saver:
+                continue
+            got = np.load(tmp_path / f"{saver}_loaded_on_{loader}.npz")
+            for key in ("features", "masks"):
+                np.testing.assert_allclose(
+                    got[key], expected[key], rtol=1e-4, atol=1e-5,
+                    err_msg=f"{saver} file loaded on {loader}: {key}",
+                )
