@@ -25,7 +25,7 @@ done
 EXISTING=()
 for path in "${ONCE[@]}"; do [ -e "$path" ] && EXISTING+=("$path"); done
 if [ ${#EXISTING[@]} -gt 0 ]; then
-  KERAS_BACKEND=tensorflow run "once" "${EXISTING[@]}" "$@"
+  KERAS_BACKEND=tensorflow run "once" -n "${PYTEST_WORKERS:-2}" "${EXISTING[@]}" "$@"
 fi
 python - "$REPORTS" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
