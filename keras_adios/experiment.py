@@ -19,7 +19,6 @@ folder:
 
 import contextlib
 import json
-import math
 import os
 import time
 
@@ -401,7 +400,3 @@ def _jit_flag(value):
     if isinstance(value, bool) or value == "auto":
         return value
     return str(value).lower() in ("1", "true", "yes")
-
-
-def steps_for(num_images, batch_size):
-    return max(1, math.floor(num_images / batch_size))
