@@ -32,7 +32,8 @@ def formula(num_masks, single_mask):
 def quick_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("throughput") / "result"
     env = dict(os.environ)
-    env.setdefault("KERAS_BACKEND", "tensorflow")
+    # The compiled (traced) step is what this checks; .ci/run runs this file once.
+    env["KERAS_BACKEND"] = "tensorflow"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     proc = subprocess.run(
         [sys.executable, SCRIPT, "--quick", f"--output={out}"],
@@ -56,7 +57,7 @@ def test_every_config_has_positive_throughput(quick_results):
         assert row["ratio_to_baseline"] > 0
         assert row["theoretical_ratio"] > 0
     assert rows["baseline"]["theoretical_ratio"] == pytest.approx(1.0)
-    assert results["meta"]["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
+    assert results["meta"]["backend"] == "tensorflow"
     assert results["meta"]["matmul_peak_gflops"] > 0
     assert results["pipeline"]["images_per_second"] > 0
 
@@ -75,8 +76,6 @@ def test_pass_counts_match_formula(quick_results):
 
 def test_step_traced_once_when_compiled(quick_results):
     results, _ = quick_results
-    if results["meta"]["backend"] == "torch":
-        pytest.skip("torch runs the step eagerly: one Python call per step")
     for row in results["configs"]:
         assert row["traces"] == 1, row["name"]
 
