@@ -1,6 +1,5 @@
 """The ADIOS model: encoder vs. mask generator, trained with `model.fit`."""
 
-import contextlib
 import math
 
 import keras
@@ -386,9 +385,6 @@ class ADIOS(step_mixin(), keras.Model):
         """Loss used for gradients: divided by the replicas in sync (tf.distribute)."""
         return distribute_replica.scale_loss_for_gradients(loss)
 
-    def _apply_context(self):
-        return contextlib.nullcontext()
-
     def _unpack(self, data):
         original = data
         if isinstance(data, (tuple, list)):
@@ -545,7 +541,7 @@ class ADIOS(step_mixin(), keras.Model):
         variables = self.encoder_variables + (self.probe_variables if use_probe else [])
         _, aux, grads = self._value_and_grad(encoder_loss, variables)
         count = len(self.encoder_variables)
-        with self._apply_context():
+        with no_grad():
             self.optimizer["encoder"].apply(grads[:count], self.encoder_variables)
             if use_probe:
                 self.optimizer["probe"].apply(grads[count:], self.probe_variables)
@@ -563,7 +559,7 @@ class ADIOS(step_mixin(), keras.Model):
                 return self._masker_objective(reference, x1, x2, fresh_masks, slots, training=True)
 
             masker_value, masker_aux, grads = self._value_and_grad(masker_loss, self.masker_variables)
-            with self._apply_context():
+            with no_grad():
                 self.optimizer["masker"].apply(grads, self.masker_variables)
             masker_aux.pop("ssl")
             results["masker_loss"] = masker_value

@@ -8,8 +8,8 @@ class TorchStepMixin:
 
     Gradients are taken with `torch.autograd.grad` on the requested variables
     only, so no `.grad` buffers are written and no `zero_grad` is needed
-    between the encoder and masker phases; optimizers apply them under
-    `torch.no_grad()`.
+    between the encoder and masker phases; the shared step applies them under
+    `keras_adios.utils.backend_utils.no_grad()` (`torch.no_grad()` here).
     """
 
     def train_step(self, data):
@@ -27,6 +27,3 @@ class TorchStepMixin:
             grads = torch.autograd.grad(scaled, params, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
         return loss.detach(), aux, grads
-
-    def _apply_context(self):
-        return torch.no_grad()
