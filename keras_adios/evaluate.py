@@ -48,7 +48,9 @@ def evaluate_run(run_dir, overrides=None):
     eval_images, eval_labels = experiment._as_arrays(
         experiment.load_split(settings, settings["eval_split"], settings["num_eval_images"])
     )
-    config = experiment.augmentation_config(settings["dataset"], int(train_images.shape[1]))
+    config = experiment.augmentation_config(
+        settings["dataset"], int(settings["crop_size"] or train_images.shape[1])
+    )
     return experiment.evaluate_model(
         model, settings, config, (train_images, train_labels), (eval_images, eval_labels)
     )

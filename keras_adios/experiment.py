@@ -48,6 +48,9 @@ DEFAULTS = {
     "eval_split": "test",
     "num_train_images": 2000,
     "num_eval_images": 1000,
+    "load_size": None,
+    "crop_size": None,
+    "color_jitter": None,
     "objective": "simclr",
     "masking": "adios",
     "encoder": "small_resnet",
@@ -55,6 +58,7 @@ DEFAULTS = {
     "num_masks": 4,
     "mask_filters": 16,
     "mask_norm": "group",
+    "mask_blocks": None,
     "mask_ratio": None,
     "sparsity_weight": 1.0,
     "entropy_weight": 0.0,
@@ -62,6 +66,9 @@ DEFAULTS = {
     "projection_dim": 128,
     "hidden_dim": 512,
     "predictor_hidden_dim": 512,
+    "simsiam_symmetry_mask": True,
+    "simsiam_no_mask": True,
+    "simsiam_both_mask": True,
     "epochs": 5,
     "batch_size": 128,
     "steps_per_epoch": None,
@@ -71,6 +78,7 @@ DEFAULTS = {
     "probe_learning_rate": 1e-3,
     "weight_decay": 1e-5,
     "warmup_epochs": 1,
+    "warmup_learning_rate": None,
     "jit_compile": "auto",
     "seed": 0,
     "knn_k": 20,
@@ -104,15 +112,33 @@ def resolve_settings(overrides):
     for key in ("epochs", "batch_size", "num_masks"):
         if int(settings[key]) < 1:
             raise ValueError(f"--{key} must be >= 1. Received: {settings[key]!r}")
+    if settings["color_jitter"] is not None:
+        parse_color_jitter(settings["color_jitter"])
     return settings
 
 
-def augmentation_config(dataset, image_size):
+def parse_color_jitter(value):
+    """`"b,c,s,h"` (or 4 numbers) -> AugmentationConfig keyword arguments."""
+    parts = str(value).split(",") if isinstance(value, str) else list(value)
+    try:
+        numbers = [float(v) for v in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 4:
+        raise ValueError(
+            "--color_jitter must be 4 comma-separated numbers "
+            f"brightness,contrast,saturation,hue. Received: {value!r}"
+        )
+    return dict(zip(("brightness", "contrast", "saturation", "hue"), numbers))
+
+
+def augmentation_config(dataset, image_size, color_jitter=None):
     """The augmentation preset of a dataset, at the size of its images.
 
     Named datasets use their preset (statistics from the paper's code); the
     synthetic shapes use theirs; folders and other sources use ImageNet
-    statistics.
+    statistics. `color_jitter` (`"b,c,s,h"`) overrides the preset's colour
+    jitter strengths.
     """
     key = dataset.lower()
     if key.startswith(("shapes", "synthetic")):
@@ -121,9 +147,10 @@ def augmentation_config(dataset, image_size):
         name = key
     else:
         name = "imagenet100"
-    config = data_lib.AugmentationConfig.preset(name)
+    overrides = parse_color_jitter(color_jitter) if color_jitter is not None else {}
+    config = data_lib.AugmentationConfig.preset(name, **overrides)
     if config.image_size != image_size:
-        config = data_lib.AugmentationConfig.preset(name, image_size=int(image_size))
+        config = data_lib.AugmentationConfig.preset(name, image_size=int(image_size), **overrides)
     return config
 
 
@@ -136,6 +163,7 @@ def load_split(settings, split, num_images):
         manual_dir=settings["manual_dir"],
         download=settings["download"],
         num_images=num_images,
+        image_size=settings["load_size"],
         seed=settings["seed"],
     )
 
@@ -154,6 +182,7 @@ def build_model(settings, image_shape, num_classes):
             num_masks=settings["num_masks"],
             filters=settings["mask_filters"],
             norm=settings["mask_norm"],
+            num_blocks=settings["mask_blocks"],
         )
     elif masking == "random":
         masker = layers.RandomPatchMasker(
@@ -183,6 +212,9 @@ def build_model(settings, image_shape, num_classes):
             projection_dim=settings["projection_dim"],
             hidden_dim=settings["hidden_dim"],
             predictor_hidden_dim=settings["predictor_hidden_dim"],
+            use_symmetry_mask=settings["simsiam_symmetry_mask"],
+            use_no_mask=settings["simsiam_no_mask"],
+            use_both_mask=settings["simsiam_both_mask"],
         )
     return ADIOS(
         encoder,
@@ -204,7 +236,11 @@ def make_optimizer(settings, learning_rate, steps_per_epoch, weight_decay=None):
         learning_rate,
         total_steps=max(total, 1),
         warmup_steps=warmup,
-        warmup_learning_rate=learning_rate * 0.03,
+        warmup_learning_rate=(
+            learning_rate * 0.03
+            if settings["warmup_learning_rate"] is None
+            else settings["warmup_learning_rate"]
+        ),
     )
     wd = settings["weight_decay"] if weight_decay is None else weight_decay
     if settings["optimizer"] == "adam":
@@ -228,7 +264,11 @@ def train(settings, verbose="auto"):
     eval_source = load_split(settings, settings["eval_split"], settings["num_eval_images"])
     train_images, train_labels = _as_arrays(train_source)
     eval_images, eval_labels = _as_arrays(eval_source)
-    config = augmentation_config(settings["dataset"], int(train_images.shape[1]))
+    config = augmentation_config(
+        settings["dataset"],
+        int(settings["crop_size"] or train_images.shape[1]),
+        color_jitter=settings["color_jitter"],
+    )
     num_classes = int(max(train_labels.max(), eval_labels.max())) + 1 if train_labels is not None else None
 
     batch_size = min(settings["batch_size"], len(train_images))

@@ -41,6 +41,14 @@ def _define_flags():
     _F["eval_split"] = f.DEFINE_string("eval_split", D["eval_split"], "Evaluation split.")
     _F["num_train_images"] = f.DEFINE_integer("num_train_images", D["num_train_images"], "Synthetic dataset: training images.", lower_bound=1)
     _F["num_eval_images"] = f.DEFINE_integer("num_eval_images", D["num_eval_images"], "Synthetic dataset: evaluation images.", lower_bound=1)
+    _F["load_size"] = f.DEFINE_integer(
+        "load_size", D["load_size"],
+        "Image folders / ImageNet-100 / synthetic shapes: resize (short side) and centre-crop "
+        "to this size when loading (None: as stored). Ignored by CIFAR/STL10.", lower_bound=1)
+    _F["crop_size"] = f.DEFINE_integer("crop_size", D["crop_size"], "Size of the augmented views (None: the loaded images' size).", lower_bound=1)
+    _F["color_jitter"] = f.DEFINE_string(
+        "color_jitter", D["color_jitter"],
+        "Colour jitter brightness,contrast,saturation,hue (e.g. 0.4,0.4,0.2,0.1); None: the dataset preset's.")
     _F["objective"] = f.DEFINE_enum("objective", D["objective"], list(experiment.OBJECTIVES), "SSL objective.")
     _F["masking"] = f.DEFINE_enum(
         "masking", D["masking"], list(experiment.MASKINGS),
@@ -51,6 +59,7 @@ def _define_flags():
     _F["num_masks"] = f.DEFINE_integer("num_masks", D["num_masks"], "Number of masks N.", lower_bound=1)
     _F["mask_filters"] = f.DEFINE_integer("mask_filters", D["mask_filters"], "Mask generator base filters (multiple of 8 with group norm).", lower_bound=1)
     _F["mask_norm"] = f.DEFINE_enum("mask_norm", D["mask_norm"], ["group", "instance", "none"], "Mask generator normalisation.")
+    _F["mask_blocks"] = f.DEFINE_integer("mask_blocks", D["mask_blocks"], "Mask generator UNet blocks (None: log2(image size) - 1).", lower_bound=1)
     _F["mask_ratio"] = f.DEFINE_float("mask_ratio", D["mask_ratio"], "random/block masking: fraction occluded (0.75 / 0.3 by default).")
     _F["sparsity_weight"] = f.DEFINE_float("sparsity_weight", D["sparsity_weight"], "alpha_sparsity.", lower_bound=0.0)
     _F["entropy_weight"] = f.DEFINE_float("entropy_weight", D["entropy_weight"], "alpha_entropy.", lower_bound=0.0)
@@ -58,6 +67,9 @@ def _define_flags():
     _F["projection_dim"] = f.DEFINE_integer("projection_dim", D["projection_dim"], "Projector output size.", lower_bound=1)
     _F["hidden_dim"] = f.DEFINE_integer("hidden_dim", D["hidden_dim"], "Projector hidden size.", lower_bound=1)
     _F["predictor_hidden_dim"] = f.DEFINE_integer("predictor_hidden_dim", D["predictor_hidden_dim"], "BYOL/SimSiam predictor hidden size.", lower_bound=1)
+    _F["simsiam_symmetry_mask"] = f.DEFINE_boolean("simsiam_symmetry_mask", D["simsiam_symmetry_mask"], "SimSiam: add the D(p2, z1m) + D(p1, z2m) terms.")
+    _F["simsiam_no_mask"] = f.DEFINE_boolean("simsiam_no_mask", D["simsiam_no_mask"], "SimSiam: add the unmasked D(p1, z2) + D(p2, z1) terms.")
+    _F["simsiam_both_mask"] = f.DEFINE_boolean("simsiam_both_mask", D["simsiam_both_mask"], "SimSiam: add the both-masked D(p1m, z2m) + D(p2m, z1m) terms.")
     _F["epochs"] = f.DEFINE_integer("epochs", D["epochs"], "Training epochs.", lower_bound=1)
     _F["batch_size"] = f.DEFINE_integer("batch_size", D["batch_size"], "Batch size.", lower_bound=2)
     _F["steps_per_epoch"] = f.DEFINE_integer("steps_per_epoch", D["steps_per_epoch"], "Limit the steps per epoch.", lower_bound=1)
@@ -67,6 +79,7 @@ def _define_flags():
     _F["probe_learning_rate"] = f.DEFINE_float("probe_learning_rate", D["probe_learning_rate"], "Online probe learning rate (Adam).", lower_bound=0.0)
     _F["weight_decay"] = f.DEFINE_float("weight_decay", D["weight_decay"], "Weight decay.", lower_bound=0.0)
     _F["warmup_epochs"] = f.DEFINE_integer("warmup_epochs", D["warmup_epochs"], "Linear warmup epochs.", lower_bound=0)
+    _F["warmup_learning_rate"] = f.DEFINE_float("warmup_learning_rate", D["warmup_learning_rate"], "Learning rate at the start of the warmup (None: 3 % of the peak).", lower_bound=0.0)
     _F["jit_compile"] = f.DEFINE_enum("jit_compile", D["jit_compile"], ["auto", "true", "false"], "XLA/jit compilation.")
     _F["seed"] = f.DEFINE_integer("seed", D["seed"], "Random seed.", lower_bound=0)
     _F["knn_k"] = f.DEFINE_integer("knn_k", D["knn_k"], "kNN neighbours.", lower_bound=1)
@@ -79,10 +92,19 @@ def _define_flags():
 _define_flags()
 
 
-def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}; flags are written --name=value")
-    settings = {name: holder.value for name, holder in _F.items()}
+def flag_settings(only_present=False):
+    """The experiment settings given by the flags.
+
+    Args:
+        only_present: bool. Only the flags given on the command line (e.g. to
+            override another source of settings, as `examples/pretrain_recipe.py`
+            does).
+    """
+    return {name: holder.value for name, holder in _F.items() if holder.present or not only_present}
+
+
+def train_and_report(settings):
+    """`experiment.train(settings)`, ending in one `error: ...` line on a bad setting or missing data."""
     try:
         results = experiment.train(settings)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
@@ -95,6 +117,13 @@ def main(argv):
         f"(chance {results.get('chance_accuracy', float('nan')):.3f}). "
         f"Run folder: {settings['output_dir']}"
     )
+    return results
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}; flags are written --name=value")
+    train_and_report(flag_settings())
 
 
 def run():
