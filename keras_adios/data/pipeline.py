@@ -231,6 +231,12 @@ def make_pretrain_dataset(
             else:
                 tagged = dataset.enumerate().map(lambda i, e: (epoch, i, e))
             if shuffle:
+                # A global seed of 0 (`keras.utils.set_random_seed(0)`) makes
+                # tf.data compare our tensor op seed with 0 in Python, which
+                # fails in this graph; use TF's default graph seed instead.
+                graph = tf.compat.v1.get_default_graph()
+                if graph.seed == 0:
+                    graph.seed = None
                 tagged = tagged.shuffle(
                     shuffle_buffer_size, seed=shuffle_seed[0], reshuffle_each_iteration=False
                 )

@@ -195,6 +195,16 @@ def test_tf_data_sources(data):
     assert labels.shape == (8,)
 
 
+def test_tf_data_source_after_global_seed_zero(data):
+    # keras.utils.set_random_seed(0) used to break the shuffle of tf.data sources.
+    keras.utils.set_random_seed(0)  # (the autouse fixture re-seeds the next test)
+    pairs = tf.data.Dataset.from_tensor_slices((data["images"], data["labels"]))
+    first = _epoch(make_pretrain_dataset(pairs, config=CONFIG, batch_size=16))
+    _assert_epochs_equal(first, _epoch(make_pretrain_dataset(pairs, config=CONFIG, batch_size=16)))
+    labels = np.concatenate([batch_labels for _, _, batch_labels in first])
+    np.testing.assert_array_equal(np.sort(labels), np.sort(data["labels"]))
+
+
 def test_variable_size_images():
     def generator():
         rng = np.random.default_rng(0)
