@@ -17,12 +17,16 @@ Design:
   and a random position that keeps the object's bounding box inside the frame.
 * **Every part has its own flat, saturated colour** (HSV saturation >= 0.75,
   value >= 0.7, hues of the parts at least 0.2 apart on the hue circle).
-* **Backgrounds are textured and class-independent**: a random mix of two of
-  {smooth value noise, stripes at a random angle and frequency (soft or hard),
-  rotated checkerboards, linear gradients, Gaussian blobs}, coloured between
-  two random low-saturation colours (saturation <= 0.45), plus grey pixel
-  noise. Because of the saturation gap, object pixels never equal background
-  pixels, and the background carries no information about the class.
+* **Backgrounds are textured, subdued and class-independent**: a random mix
+  of two of {smooth value noise, stripes at a random angle and frequency (soft
+  or hard), rotated checkerboards, linear gradients, Gaussian blobs}, at 35 %
+  of its full range, coloured between two random near-grey colours
+  (saturation <= 0.1, value 0.4-0.6), plus grey pixel noise. Because of the
+  saturation gap, object pixels never equal background pixels, and the
+  background carries no information about the class. Subdued, because with
+  loud backgrounds (any value, saturation up to 0.45, full texture range)
+  their colour and texture are the easiest per-image cue, and SSL in a short
+  budget learns them rather than the shape.
 * **Exact masks**: shapes are rasterised at pixel centres without
   anti-aliasing, so `foreground` and `parts` match the drawn pixels exactly:
   `images == background` outside the foreground and `images` equals the part
@@ -109,6 +113,15 @@ _SHAPES = {
 }
 
 _NUM_PATTERNS = 5  # noise, stripes, checkerboard, gradient, blobs
+# Backgrounds are textured but subdued: low saturation, mid grey values, and
+# the texture at `_BG_CONTRAST` of its full range around its mean. With the
+# full range (saturation up to 0.45, values 0.15-0.9, full contrast) the
+# background colour and texture are the strongest per-image cue, and SSL in a
+# CPU-minutes budget learns them instead of the shape: kNN at or below an
+# untrained encoder (benchmarks/results/quickstart_investigation.md).
+_BG_SATURATION = (0.0, 0.1)
+_BG_VALUE = (0.4, 0.6)
+_BG_CONTRAST = 0.35
 _NOISE_GRID = 6
 _NUM_BLOBS = 3
 
@@ -198,8 +211,8 @@ def _draw_scene_params(rng, n, max_rotation):
     p["bg_hsv"] = np.stack(
         [
             rng.uniform(0.0, 1.0, size=(n, 2)),
-            rng.uniform(0.0, 0.45, size=(n, 2)),
-            rng.uniform(0.15, 0.9, size=(n, 2)),
+            rng.uniform(*_BG_SATURATION, size=(n, 2)),
+            rng.uniform(*_BG_VALUE, size=(n, 2)),
         ],
         axis=-1,
     )
@@ -280,6 +293,7 @@ def _backgrounds(p, size, rng):
         weight = np.where(use_a[sel], mix[sel], 0.0) + np.where(use_b[sel], 1 - mix[sel], 0.0)
         subset = {k: v[sel] for k, v in p.items()}
         pattern[sel] += weight[:, None, None] * _pattern(kind, subset, x, y)
+    pattern = 0.5 + _BG_CONTRAST * (pattern - 0.5)
 
     colors = _hsv_to_rgb(*np.moveaxis(p["bg_hsv"], -1, 0)).astype(np.float32)  # (n, 2, 3)
     c0, c1 = colors[:, None, None, 0], colors[:, None, None, 1]
