@@ -1,0 +1,439 @@
+r"""Representation and mask quality of ADIOS against its baselines, side by side.
+
+For every SSL objective (SimCLR, BYOL, SimSiam) and every masking scheme (none,
+random patches, random blocks, ADIOS, ADIOS-s) this trains one experiment per
+seed on the built-in synthetic shapes with the same data, epochs and seeds
+(`keras_adios.experiment.train`, i.e. exactly what `python -m
+keras_adios.train` runs), and collects its `evaluation.json`:
+
+* linear-probe and kNN accuracy (k=20, T=0.07) on frozen features;
+* mask IoU against the ground-truth foreground and ARI of the argmax mask
+  assignment (foreground and parts), for every row with masks (the random
+  and block maskers are scored too);
+* probe accuracy on the background variants (foreground only, foreground on
+  a random other background), with the probe trained on original images;
+* the untrained-encoder reference (the same probes on a freshly initialised
+  copy of the encoder, reported by every run).
+
+Every (row, seed) writes one JSON file under `--work_dir/results/`; a rerun
+with the same settings skips finished runs, so a killed benchmark resumes
+where it stopped. Results:
+
+* `OUTPUT_DIR/quality.md`: mean ± std over seeds per metric and row, the
+  settings, date, commit and total time;
+* `OUTPUT_DIR/quality.json`: every per-seed result and the summary;
+* `OUTPUT_DIR/quality_accuracy.png`: probe and kNN accuracy per method
+  (grouped bars with std error bars, one group per objective);
+* `OUTPUT_DIR/quality_masks_over_epochs.png`: the mask grids of one ADIOS run
+  (`--mask_row`, first seed) at several epochs, stacked.
+
+Usage:
+
+```shell
+nice -n 10 python benchmarks/quality.py                # the full benchmark (CPU: about an hour)
+python benchmarks/quality.py --quick --output_dir=/tmp/q --work_dir=/tmp/q/runs  # smoke run
+python benchmarks/quality.py --set=sparsity_weight=0.5 --maskings=adios --tag=sparsity05
+```
+"""
+
+import datetime
+import gc
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from keras_adios import experiment  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+MASKINGS = ("none", "random", "block", "adios", "adios_s")
+MASKING_LABELS = {
+    "none": "no masks",
+    "random": "random patches",
+    "block": "random blocks",
+    "adios": "ADIOS",
+    "adios_s": "ADIOS-s",
+}
+#: (evaluation.json key, column title) of the table, in order.
+METRICS = (
+    ("linear_probe_accuracy", "linear probe"),
+    ("knn_accuracy", "kNN"),
+    ("mask_foreground_iou", "mask IoU"),
+    ("mask_foreground_ari", "ARI fg"),
+    ("mask_parts_ari", "ARI parts"),
+    ("background_only_fg_accuracy", "only-fg"),
+    ("background_mixed_rand_accuracy", "mixed-rand"),
+)
+UNTRAINED = "untrained encoder"
+QUICK = {
+    "objectives": ["simclr"],
+    "maskings": ["none", "adios"],
+    "seeds": [0],
+    "settings": {
+        "num_train_images": 128,
+        "num_eval_images": 128,
+        "epochs": 1,
+        "batch_size": 64,
+        "probe_epochs": 5,
+        "num_vis_images": 2,
+    },
+}
+
+flags.DEFINE_list("objectives", list(experiment.OBJECTIVES), "SSL objectives (rows: objective x masking).")
+flags.DEFINE_list("maskings", list(MASKINGS), "Masking schemes.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every row runs once per seed.")
+flags.DEFINE_integer("num_train_images", None, "Training images (default: experiment.DEFAULTS).")
+flags.DEFINE_integer("num_eval_images", None, "Evaluation images (default: experiment.DEFAULTS).")
+flags.DEFINE_integer("epochs", None, "Epochs of every run (default: experiment.DEFAULTS).")
+flags.DEFINE_integer("batch_size", None, "Batch size (default: experiment.DEFAULTS).")
+flags.DEFINE_integer("probe_epochs", None, "Linear-probe epochs (default: experiment.DEFAULTS).")
+flags.DEFINE_list("set", [], "Other experiment settings as KEY=VALUE (e.g. sparsity_weight=0.5).")
+flags.DEFINE_string("dataset", "shapes32", "Dataset (the synthetic shapes have ground-truth masks).")
+flags.DEFINE_string("mask_row", "simclr_adios", "Row whose mask grids over epochs are plotted.")
+flags.DEFINE_string("output_dir", os.path.join(ROOT, "benchmarks", "results"), "Where quality*.md/json/png go.")
+flags.DEFINE_string("work_dir", os.path.join(ROOT, "runs", "quality"), "Run folders and per-seed JSON files.")
+flags.DEFINE_string("tag", None, "Suffix of the result files (quality_TAG.md, ...), for variants.")
+flags.DEFINE_bool("quick", False, "Tiny smoke setting: 2 SimCLR rows, 128 images, 1 epoch, 1 seed.")
+
+
+def row_name(objective, masking):
+    return f"{objective}_{masking}"
+
+
+def parse_set(items):
+    """`["key=value", ...]` -> dict, values parsed as JSON where possible."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in experiment.DEFAULTS:
+            raise ValueError(
+                f"--set takes KEY=VALUE with KEY an experiment setting "
+                f"({', '.join(sorted(experiment.DEFAULTS))}). Received: {item!r}"
+            )
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def plan(objectives, maskings, seeds, base_settings, work_dir):
+    """The (row, seed, settings, result path) of every run, in run order.
+
+    Seeds are the outer loop, so a partial benchmark has whole seeds.
+    """
+    for name in objectives:
+        if name not in experiment.OBJECTIVES:
+            raise ValueError(f"Unknown objective {name!r}. Allowed: {experiment.OBJECTIVES}")
+    for name in maskings:
+        if name not in MASKINGS:
+            raise ValueError(f"Unknown masking {name!r}. Allowed: {MASKINGS}")
+    runs = []
+    for seed in seeds:
+        for objective in objectives:
+            for masking in maskings:
+                row = row_name(objective, masking)
+                settings = experiment.resolve_settings(
+                    {
+                        **base_settings,
+                        "objective": objective,
+                        "masking": masking,
+                        "seed": int(seed),
+                        "output_dir": os.path.join(work_dir, row, f"seed_{seed}"),
+                    }
+                )
+                path = os.path.join(work_dir, "results", f"{row}__seed_{seed}.json")
+                runs.append({"row": row, "objective": objective, "masking": masking,
+                             "seed": int(seed), "settings": settings, "path": path})
+    return runs
+
+
+def load_finished(run):
+    """The stored result of `run`, or None if missing or made with other settings."""
+    if not os.path.exists(run["path"]):
+        return None
+    with open(run["path"]) as f:
+        record = json.load(f)
+    if record.get("settings") != run["settings"]:
+        logging.warning("%s was made with other settings; running it again.", run["path"])
+        return None
+    return record
+
+
+def execute(run, commit):
+    """Trains and evaluates one (row, seed); writes and returns its record."""
+    import keras
+
+    _clear_stale_run_dir(run["settings"])
+    results = experiment.train(run["settings"], verbose=0)
+    record = {key: run[key] for key in ("row", "objective", "masking", "seed", "settings")}
+    record["results"] = results
+    record["commit"] = commit
+    os.makedirs(os.path.dirname(run["path"]), exist_ok=True)
+    tmp = run["path"] + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(tmp, run["path"])  # a kill never leaves a half-written result
+    keras.backend.clear_session()
+    gc.collect()
+    return record
+
+
+def _clear_stale_run_dir(settings):
+    """Removes a run folder written with other settings.
+
+    A folder with the same `flags.json` is kept: `experiment.train` resumes a
+    killed run from its BackupAndRestore state.
+    """
+    run_dir = settings["output_dir"]
+    flags_path = os.path.join(run_dir, "flags.json")
+    if not os.path.isdir(run_dir):
+        return
+    if os.path.exists(flags_path):
+        with open(flags_path) as f:
+            if json.load(f) == settings:
+                return
+    shutil.rmtree(run_dir)
+
+
+def mean_std(values):
+    """Mean and sample std (ddof=1; 0 for a single value) of the finite values."""
+    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not values:
+        return None
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(np.mean(values)), "std": std, "n": len(values)}
+
+
+def summarize(records, rows):
+    """Per row and metric: mean/std over seeds; plus the untrained reference row."""
+    summary = {}
+    for row in rows:
+        mine = [r["results"] for r in records if r["row"] == row]
+        summary[row] = {key: mean_std([m.get(key) for m in mine]) for key, _ in METRICS}
+    everything = [r["results"] for r in records]
+    summary[UNTRAINED] = {key: None for key, _ in METRICS}
+    summary[UNTRAINED]["linear_probe_accuracy"] = mean_std(
+        [m.get("untrained_linear_probe_accuracy") for m in everything]
+    )
+    summary[UNTRAINED]["knn_accuracy"] = mean_std(
+        [m.get("untrained_knn_accuracy") for m in everything]
+    )
+    return summary
+
+
+def _cell(stat):
+    if stat is None:
+        return "–"
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+
+
+def markdown(summary, rows, meta):
+    lines = [
+        "# Quality benchmark: ADIOS against its baselines",
+        "",
+        f"Written by `benchmarks/quality.py` on {meta['date']} at commit `{meta['commit']}` "
+        f"(runs computed at {', '.join(meta['run_commits'])}), "
+        f"backend {meta['backend']}; total time {meta['total_seconds'] / 60:.1f} min for this "
+        f"invocation ({meta['runs_computed']} runs computed, {meta['runs_reused']} reused), "
+        f"{meta['sum_of_run_seconds'] / 60:.1f} min summed over the runs' own times. "
+        f"Mean ± std (ddof=1) over seeds {', '.join(str(s) for s in meta['seeds'])}; "
+        f"chance = {meta['chance_accuracy']:.3f}.",
+        "",
+        "| objective | masking | " + " | ".join(title for _, title in METRICS) + " |",
+        "|---|---|" + "---|" * len(METRICS),
+    ]
+    for row in rows:
+        objective, masking = row.split("_", 1)
+        cells = [_cell(summary[row][key]) for key, _ in METRICS]
+        lines.append(f"| {objective} | {MASKING_LABELS[masking]} | " + " | ".join(cells) + " |")
+    cells = [_cell(summary[UNTRAINED][key]) for key, _ in METRICS]
+    lines.append(f"| – | {UNTRAINED} | " + " | ".join(cells) + " |")
+    settings = meta["settings"]
+    shown = ("dataset", "num_train_images", "num_eval_images", "epochs", "batch_size",
+             "encoder", "encoder_widths", "optimizer", "learning_rate", "mask_learning_rate",
+             "num_masks", "mask_filters", "sparsity_weight", "temperature", "probe_epochs",
+             "knn_k", "knn_temperature")
+    lines += [
+        "",
+        "Columns: linear probe and kNN (k=%d, T=%g) top-1 accuracy on the test split; mask IoU: "
+        "the best mask's IoU with the ground-truth foreground; ARI of the argmax mask "
+        "assignment against foreground/background and against the parts; only-fg / "
+        "mixed-rand: the probe (trained on original images) on the foreground alone and on "
+        "the foreground pasted on another image's background. The untrained row is the same "
+        "probes on a freshly initialised encoder, over every run." % (settings["knn_k"], settings["knn_temperature"]),
+        "",
+        "Settings (every row, besides objective and masking): "
+        + ", ".join(f"`{k}={settings[k]}`" for k in shown if k in settings) + ".",
+        "",
+        "Plots: `quality_accuracy%s.png` (accuracy per method), `quality_masks_over_epochs%s.png` "
+        "(masks of %s, seed %s, over epochs)." % (meta["suffix"], meta["suffix"], meta["mask_row"], meta["seeds"][0]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_accuracy(summary, objectives, maskings, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    width = 0.8 / len(maskings)
+    x = np.arange(len(objectives))
+    for ax, (key, title) in zip(axes, METRICS[:2]):
+        for i, masking in enumerate(maskings):
+            stats = [summary[row_name(o, masking)][key] for o in objectives]
+            means = [s["mean"] if s else np.nan for s in stats]
+            stds = [s["std"] if s else 0.0 for s in stats]
+            ax.bar(x + (i - (len(maskings) - 1) / 2) * width, means, width, yerr=stds,
+                   capsize=3, label=MASKING_LABELS[masking])
+        reference = summary[UNTRAINED][key]
+        if reference:
+            ax.axhline(reference["mean"], color="k", linestyle="--", linewidth=1, label=UNTRAINED)
+        ax.set_xticks(x)
+        ax.set_xticklabels([o.upper() if o != "simsiam" else "SimSiam" for o in objectives])
+        ax.set_title(f"{title} accuracy")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("top-1 accuracy (mean ± std over seeds)")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_masks_over_epochs(masks_dir, path, max_epochs=4, image_rows=4, num_vis_images=8):
+    """Stacks the first `image_rows` images of the grids of up to `max_epochs` epochs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    files = sorted(f for f in os.listdir(masks_dir) if f.startswith("masks_epoch_") and f.endswith(".png"))
+    if not files:
+        raise FileNotFoundError(f"No masks_epoch_*.png in {masks_dir}")
+    picks = sorted({files[round(i)] for i in np.linspace(0, len(files) - 1, min(max_epochs, len(files)))})
+    fig, axes = plt.subplots(len(picks), 1, figsize=(7, 1.9 * len(picks) * image_rows / 4 + 0.3), squeeze=False)
+    for ax, name in zip(axes[:, 0], picks):
+        grid = matplotlib.image.imread(os.path.join(masks_dir, name))
+        rows = min(image_rows, num_vis_images)
+        ax.imshow(grid[: grid.shape[0] * rows // num_vis_images])
+        ax.set_title(f"epoch {int(name[len('masks_epoch_'):-4])}", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return picks
+
+
+def _commit():
+    """The short HEAD commit, `+changes` if tracked files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_dir,
+                  mask_row="simclr_adios", tag=None):
+    """Runs (or reuses) every (row, seed), then writes the tables and plots."""
+    import keras
+
+    start = time.time()
+    commit = _commit()
+    runs = plan(objectives, maskings, seeds, base_settings, work_dir)
+    rows = [row_name(o, m) for o in objectives for m in maskings]
+    records, computed, reused = [], 0, 0
+    progress = keras.utils.Progbar(len(runs), unit_name="run")
+    for i, run in enumerate(runs):
+        record = load_finished(run)
+        if record is None:
+            logging.info("Run %d/%d: %s seed %d", i + 1, len(runs), run["row"], run["seed"])
+            record = execute(run, commit)
+            computed += 1
+        else:
+            reused += 1
+        records.append(record)
+        res = record["results"]
+        progress.update(i + 1, [("probe", res["linear_probe_accuracy"]), ("knn", res["knn_accuracy"])])
+
+    summary = summarize(records, rows)
+    suffix = f"_{tag}" if tag else ""
+    os.makedirs(output_dir, exist_ok=True)
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "run_commits": sorted({r.get("commit", "not recorded") for r in records}),
+        "backend": keras.backend.backend(),
+        "total_seconds": round(time.time() - start, 1),
+        "sum_of_run_seconds": round(sum(r["results"]["total_seconds"] for r in records), 1),
+        "runs_computed": computed,
+        "runs_reused": reused,
+        "seeds": [int(s) for s in seeds],
+        "objectives": list(objectives),
+        "maskings": list(maskings),
+        "settings": {k: v for k, v in runs[0]["settings"].items()
+                     if k not in ("objective", "masking", "seed", "output_dir")},
+        "chance_accuracy": records[0]["results"]["chance_accuracy"],
+        "mask_row": mask_row,
+        "suffix": suffix,
+    }
+    with open(os.path.join(output_dir, f"quality{suffix}.json"), "w") as f:
+        json.dump({"meta": meta, "summary": summary, "runs": records}, f, indent=2, sort_keys=True)
+    with open(os.path.join(output_dir, f"quality{suffix}.md"), "w") as f:
+        f.write(markdown(summary, rows, meta))
+    plot_accuracy(summary, objectives, maskings, os.path.join(output_dir, f"quality_accuracy{suffix}.png"))
+    if mask_row in rows:
+        masks_dir = os.path.join(work_dir, mask_row, f"seed_{seeds[0]}", "masks")
+        plot_masks_over_epochs(
+            masks_dir, os.path.join(output_dir, f"quality_masks_over_epochs{suffix}.png"),
+            num_vis_images=int(meta["settings"]["num_vis_images"]),
+        )
+    logging.info("Wrote %s/quality%s.{md,json,png} in %.1f min (%d runs computed, %d reused)",
+                 output_dir, suffix, meta["total_seconds"] / 60, computed, reused)
+    return {"meta": meta, "summary": summary, "runs": records}
+
+
+def main(argv):
+    del argv
+    base = {"dataset": FLAGS.dataset}
+    objectives, maskings, seeds = FLAGS.objectives, FLAGS.maskings, [int(s) for s in FLAGS.seeds]
+    if FLAGS.quick:
+        objectives, maskings, seeds = QUICK["objectives"], QUICK["maskings"], QUICK["seeds"]
+        base.update(QUICK["settings"])
+    for key in ("num_train_images", "num_eval_images", "epochs", "batch_size", "probe_epochs"):
+        if getattr(FLAGS, key) is not None:
+            base[key] = getattr(FLAGS, key)
+    try:
+        base.update(parse_set(FLAGS.set))
+        run_benchmark(objectives, maskings, seeds, base, FLAGS.work_dir, FLAGS.output_dir,
+                      mask_row=FLAGS.mask_row, tag=FLAGS.tag)
+    except (ValueError, FileNotFoundError) as e:
+        logging.error("%s", e)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

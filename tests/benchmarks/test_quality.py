@@ -1,0 +1,94 @@
+"""Smoke test of benchmarks/quality.py: `--quick` writes sane, resumable results.
+
+The benchmark runs twice in the same folders: the first run trains every
+(row, seed); the second must reuse every per-seed JSON file untouched and
+rewrite the same table. No accuracy is asserted beyond being a probability:
+one tiny epoch says nothing about which method wins.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "benchmarks", "quality.py")
+QUICK_ROWS = ("simclr_none", "simclr_adios")
+
+
+def _run(output_dir, work_dir):
+    env = dict(os.environ)
+    env["KERAS_BACKEND"] = "tensorflow"  # .ci/run runs this file once, not per backend
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "--quick", f"--output_dir={output_dir}", f"--work_dir={work_dir}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(os.path.join(output_dir, "quality.json")) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("quality")
+    output_dir, work_dir = base / "out", base / "work"
+    first = _run(output_dir, work_dir)
+    results_dir = work_dir / "results"
+    stamps = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in results_dir.iterdir()}
+    table_first = (output_dir / "quality.md").read_text()
+    second = _run(output_dir, work_dir)
+    stamps_after = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in results_dir.iterdir()}
+    return {
+        "first": first, "second": second, "output_dir": output_dir,
+        "stamps": stamps, "stamps_after": stamps_after,
+        "table_first": table_first, "table_second": (output_dir / "quality.md").read_text(),
+    }
+
+
+def test_files_written(two_runs):
+    out = two_runs["output_dir"]
+    for name in ("quality.md", "quality.json", "quality_accuracy.png", "quality_masks_over_epochs.png"):
+        path = out / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    with open(out / "quality_accuracy.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert sorted(two_runs["stamps"]) == sorted(f"{row}__seed_0.json" for row in QUICK_ROWS)
+
+
+def test_table_has_every_row_and_metric(two_runs):
+    table = two_runs["table_first"]
+    for label in ("| simclr | no masks |", "| simclr | ADIOS |", "| – | untrained encoder |"):
+        assert label in table
+    for title in ("linear probe", "kNN", "mask IoU", "ARI fg", "ARI parts", "only-fg", "mixed-rand"):
+        assert title in table
+    assert "commit" in table and "total time" in table
+
+
+def test_numbers_are_probabilities(two_runs):
+    summary = two_runs["first"]["summary"]
+    assert set(summary) == set(QUICK_ROWS) | {"untrained encoder"}
+    for row, metrics in summary.items():
+        for key in ("linear_probe_accuracy", "knn_accuracy"):
+            stat = metrics[key]
+            assert stat["n"] >= 1, (row, key)
+            assert 0.0 <= stat["mean"] <= 1.0, (row, key, stat)
+            assert stat["std"] >= 0.0
+    adios = summary["simclr_adios"]
+    assert 0.0 <= adios["mask_foreground_iou"]["mean"] <= 1.0
+    assert -1.0 <= adios["mask_parts_ari"]["mean"] <= 1.0
+    assert 0.0 <= adios["background_mixed_rand_accuracy"]["mean"] <= 1.0
+    # No masks, no mask scores.
+    assert summary["simclr_none"]["mask_foreground_iou"] is None
+    for record in two_runs["first"]["runs"]:
+        assert record["settings"]["epochs"] == 1 and record["seed"] == 0
+
+
+def test_second_run_reuses_every_finished_run(two_runs):
+    first, second = two_runs["first"]["meta"], two_runs["second"]["meta"]
+    assert first["runs_computed"] == len(QUICK_ROWS) and first["runs_reused"] == 0
+    assert second["runs_computed"] == 0 and second["runs_reused"] == len(QUICK_ROWS)
+    assert two_runs["stamps_after"] == two_runs["stamps"]  # not rewritten
+    assert two_runs["second"]["summary"] == two_runs["first"]["summary"]
