@@ -81,6 +81,8 @@ METRICS = (
     ("background_mixed_rand_accuracy", "mixed-rand"),
 )
 UNTRAINED = "untrained encoder"
+UNTRAINED_MASKER = "untrained mask generator"
+MASK_METRICS = ("mask_foreground_iou", "mask_foreground_ari", "mask_parts_ari")
 QUICK = {
     "objectives": ["simclr"],
     "maskings": ["none", "adios"],
@@ -109,6 +111,7 @@ flags.DEFINE_string("mask_row", "simclr_adios", "Row whose mask grids over epoch
 flags.DEFINE_string("output_dir", os.path.join(ROOT, "benchmarks", "results"), "Where quality*.md/json/png go.")
 flags.DEFINE_string("work_dir", os.path.join(ROOT, "runs", "quality"), "Run folders and per-seed JSON files.")
 flags.DEFINE_string("tag", None, "Suffix of the result files (quality_TAG.md, ...), for variants.")
+flags.DEFINE_string("notes", None, "Markdown file appended to quality.md (the analysis of the results).")
 flags.DEFINE_bool("quick", False, "Tiny smoke setting: 2 SimCLR rows, 128 images, 1 epoch, 1 seed.")
 
 
@@ -185,11 +188,7 @@ def execute(run, commit):
     record = {key: run[key] for key in ("row", "objective", "masking", "seed", "settings")}
     record["results"] = results
     record["commit"] = commit
-    os.makedirs(os.path.dirname(run["path"]), exist_ok=True)
-    tmp = run["path"] + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(tmp, run["path"])  # a kill never leaves a half-written result
+    _write_json(record, run["path"])
     keras.backend.clear_session()
     gc.collect()
     return record
@@ -212,6 +211,54 @@ def _clear_stale_run_dir(settings):
     shutil.rmtree(run_dir)
 
 
+def untrained_masker_run(runs, seed, work_dir):
+    """The reference run of a freshly initialised mask generator for `seed`."""
+    source = next(r for r in runs if r["seed"] == seed and r["masking"] in ("adios", "adios_s"))
+    settings = dict(source["settings"], masking="adios")
+    path = os.path.join(work_dir, "results", f"untrained_masker__seed_{seed}.json")
+    return {"row": UNTRAINED_MASKER, "seed": seed, "settings": settings, "path": path}
+
+
+def score_untrained_masker(run, commit):
+    """Mask scores of an untrained `MaskGenerator` on the evaluation split.
+
+    The trained maskers start from such a network; without this reference a
+    mask score cannot be told apart from what the random UNet already gives.
+    """
+    import keras
+
+    from keras_adios import data as data_lib
+    from keras_adios import evaluation
+
+    settings = run["settings"]
+    keras.utils.set_random_seed(settings["seed"])
+    size = 64 if "64" in settings["dataset"] else 32
+    truth = data_lib.load_synthetic_shapes(
+        settings["eval_split"], num_images=settings["num_eval_images"], image_size=size,
+        seed=settings["seed"],
+    )
+    config = experiment.augmentation_config(settings["dataset"], size)
+    masker = experiment.build_model(settings, (size, size, 3), None).masker
+    images = np.asarray(data_lib.normalize(truth["images"].astype("float32") / 255.0, config))
+    scores = evaluation.evaluate_masks(
+        masker, images, foreground=truth["foreground"], parts=truth["parts"]
+    )
+    record = {key: run[key] for key in ("row", "seed", "settings")}
+    record["results"] = {f"mask_{k}": float(v) for k, v in scores.items()}
+    record["commit"] = commit
+    _write_json(record, run["path"])
+    keras.backend.clear_session()
+    return record
+
+
+def _write_json(record, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)  # a kill never leaves a half-written result
+
+
 def mean_std(values):
     """Mean and sample std (ddof=1; 0 for a single value) of the finite values."""
     values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
@@ -221,8 +268,8 @@ def mean_std(values):
     return {"mean": float(np.mean(values)), "std": std, "n": len(values)}
 
 
-def summarize(records, rows):
-    """Per row and metric: mean/std over seeds; plus the untrained reference row."""
+def summarize(records, rows, masker_records=()):
+    """Per row and metric: mean/std over seeds; plus the untrained reference rows."""
     summary = {}
     for row in rows:
         mine = [r["results"] for r in records if r["row"] == row]
@@ -235,6 +282,11 @@ def summarize(records, rows):
     summary[UNTRAINED]["knn_accuracy"] = mean_std(
         [m.get("untrained_knn_accuracy") for m in everything]
     )
+    if masker_records:
+        summary[UNTRAINED_MASKER] = {
+            key: (mean_std([r["results"][key] for r in masker_records]) if key in MASK_METRICS else None)
+            for key, _ in METRICS
+        }
     return summary
 
 
@@ -263,8 +315,10 @@ def markdown(summary, rows, meta):
         objective, masking = row.split("_", 1)
         cells = [_cell(summary[row][key]) for key, _ in METRICS]
         lines.append(f"| {objective} | {MASKING_LABELS[masking]} | " + " | ".join(cells) + " |")
-    cells = [_cell(summary[UNTRAINED][key]) for key, _ in METRICS]
-    lines.append(f"| – | {UNTRAINED} | " + " | ".join(cells) + " |")
+    for reference in (UNTRAINED, UNTRAINED_MASKER):
+        if reference in summary:
+            cells = [_cell(summary[reference][key]) for key, _ in METRICS]
+            lines.append(f"| – | {reference} | " + " | ".join(cells) + " |")
     settings = meta["settings"]
     shown = ("dataset", "num_train_images", "num_eval_images", "epochs", "batch_size",
              "encoder", "encoder_widths", "optimizer", "learning_rate", "mask_learning_rate",
@@ -276,8 +330,9 @@ def markdown(summary, rows, meta):
         "the best mask's IoU with the ground-truth foreground; ARI of the argmax mask "
         "assignment against foreground/background and against the parts; only-fg / "
         "mixed-rand: the probe (trained on original images) on the foreground alone and on "
-        "the foreground pasted on another image's background. The untrained row is the same "
-        "probes on a freshly initialised encoder, over every run." % (settings["knn_k"], settings["knn_temperature"]),
+        "the foreground pasted on another image's background. The untrained encoder row is the same "
+        "probes on a freshly initialised encoder, over every run; the untrained mask generator row "
+        "scores a freshly initialised `MaskGenerator` (what ADIOS starts from), one per seed." % (settings["knn_k"], settings["knn_temperature"]),
         "",
         "Settings (every row, besides objective and masking): "
         + ", ".join(f"`{k}={settings[k]}`" for k in shown if k in settings) + ".",
@@ -357,7 +412,7 @@ def _commit():
 
 
 def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_dir,
-                  mask_row="simclr_adios", tag=None):
+                  mask_row="simclr_adios", tag=None, notes=None):
     """Runs (or reuses) every (row, seed), then writes the tables and plots."""
     import keras
 
@@ -379,7 +434,11 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
         res = record["results"]
         progress.update(i + 1, [("probe", res["linear_probe_accuracy"]), ("knn", res["knn_accuracy"])])
 
-    summary = summarize(records, rows)
+    masker_records = []
+    for seed in sorted({r["seed"] for r in runs if r["masking"] in ("adios", "adios_s")}):
+        reference = untrained_masker_run(runs, seed, work_dir)
+        masker_records.append(load_finished(reference) or score_untrained_masker(reference, commit))
+    summary = summarize(records, rows, masker_records)
     suffix = f"_{tag}" if tag else ""
     os.makedirs(output_dir, exist_ok=True)
     meta = {
@@ -401,9 +460,13 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
         "suffix": suffix,
     }
     with open(os.path.join(output_dir, f"quality{suffix}.json"), "w") as f:
-        json.dump({"meta": meta, "summary": summary, "runs": records}, f, indent=2, sort_keys=True)
+        json.dump({"meta": meta, "summary": summary, "runs": records, "references": masker_records},
+                  f, indent=2, sort_keys=True)
     with open(os.path.join(output_dir, f"quality{suffix}.md"), "w") as f:
         f.write(markdown(summary, rows, meta))
+        if notes:
+            with open(notes) as notes_file:
+                f.write("\n" + notes_file.read())
     plot_accuracy(summary, objectives, maskings, os.path.join(output_dir, f"quality_accuracy{suffix}.png"))
     if mask_row in rows:
         masks_dir = os.path.join(work_dir, mask_row, f"seed_{seeds[0]}", "masks")
@@ -429,7 +492,7 @@ def main(argv):
     try:
         base.update(parse_set(FLAGS.set))
         run_benchmark(objectives, maskings, seeds, base, FLAGS.work_dir, FLAGS.output_dir,
-                      mask_row=FLAGS.mask_row, tag=FLAGS.tag)
+                      mask_row=FLAGS.mask_row, tag=FLAGS.tag, notes=FLAGS.notes)
     except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)
         sys.exit(1)

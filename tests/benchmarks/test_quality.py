@@ -55,12 +55,14 @@ def test_files_written(two_runs):
         assert path.is_file() and path.stat().st_size > 0, name
     with open(out / "quality_accuracy.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert sorted(two_runs["stamps"]) == sorted(f"{row}__seed_0.json" for row in QUICK_ROWS)
+    expected = [f"{row}__seed_0.json" for row in QUICK_ROWS] + ["untrained_masker__seed_0.json"]
+    assert sorted(two_runs["stamps"]) == sorted(expected)
 
 
 def test_table_has_every_row_and_metric(two_runs):
     table = two_runs["table_first"]
-    for label in ("| simclr | no masks |", "| simclr | ADIOS |", "| – | untrained encoder |"):
+    for label in ("| simclr | no masks |", "| simclr | ADIOS |", "| – | untrained encoder |",
+                  "| – | untrained mask generator |"):
         assert label in table
     for title in ("linear probe", "kNN", "mask IoU", "ARI fg", "ARI parts", "only-fg", "mixed-rand"):
         assert title in table
@@ -69,8 +71,9 @@ def test_table_has_every_row_and_metric(two_runs):
 
 def test_numbers_are_probabilities(two_runs):
     summary = two_runs["first"]["summary"]
-    assert set(summary) == set(QUICK_ROWS) | {"untrained encoder"}
-    for row, metrics in summary.items():
+    assert set(summary) == set(QUICK_ROWS) | {"untrained encoder", "untrained mask generator"}
+    for row in (*QUICK_ROWS, "untrained encoder"):
+        metrics = summary[row]
         for key in ("linear_probe_accuracy", "knn_accuracy"):
             stat = metrics[key]
             assert stat["n"] >= 1, (row, key)
@@ -80,8 +83,11 @@ def test_numbers_are_probabilities(two_runs):
     assert 0.0 <= adios["mask_foreground_iou"]["mean"] <= 1.0
     assert -1.0 <= adios["mask_parts_ari"]["mean"] <= 1.0
     assert 0.0 <= adios["background_mixed_rand_accuracy"]["mean"] <= 1.0
-    # No masks, no mask scores.
+    # No masks, no mask scores; the untrained masker has only mask scores.
     assert summary["simclr_none"]["mask_foreground_iou"] is None
+    reference = summary["untrained mask generator"]
+    assert 0.0 <= reference["mask_foreground_iou"]["mean"] <= 1.0
+    assert reference["linear_probe_accuracy"] is None
     for record in two_runs["first"]["runs"]:
         assert record["settings"]["epochs"] == 1 and record["seed"] == 0
 
