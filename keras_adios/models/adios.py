@@ -42,7 +42,17 @@ class ADIOS(step_mixin(), keras.Model):
        `sum_n [SSL_n - sparsity_weight * mean_b 1 / (sin(pi * coverage_bn) + 1e-10)]
        + entropy_weight * negative_entropy`, through the encoder as just
        updated, which is frozen (no encoder update) but differentiated
-       through. Masks are recomputed, as in the original.
+       through.
+
+    The masks are computed once per step. The original recomputes them in
+    the masker phase; since only the encoder changed in between, the second
+    forward gives the same masks, so here the one mask forward is recorded
+    (a tape, `jax.vjp`, or a torch graph) and the masker phase takes the
+    gradient of its objective w.r.t. the masks and pulls it back through
+    that recording: the same gradient, one masker forward fewer. A
+    consequence for maskers with BatchNorm: their running statistics update
+    once per step, not twice (the authors' GroupNorm / InstanceNorm maskers
+    keep no statistics). Fixed maskers are run without any recording.
 
     Variants, all through this one code path:
 
@@ -509,6 +519,54 @@ class ADIOS(step_mixin(), keras.Model):
         correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), safe), "float32")
         return ops.sum(cross_entropy * labelled) / count, ops.sum(correct * labelled) / count
 
+    def _frozen_reference(self, x1, x2):
+        """The objective's unmasked branch as constants (masker phase)."""
+        with no_grad():
+            reference = self.objective.reference(self.encoder, x1, x2, training=True)
+            return {k: ops.stop_gradient(v) for k, v in reference.items()}
+
+    def _step_masks(self, x1, x2):
+        """The step's masks, computed once, and their pull-back to the masker.
+
+        Returns `(masks, pullback)`: `masks` is the dict of `_compute_masks`;
+        `pullback(mask_grads)`, a list in the dict's key order, gives the
+        masker weights' gradients through this same forward pass. A fixed
+        masker (nothing to train) runs without recording anything and gets
+        `pullback=None`.
+        """
+        if not self.trains_masker:
+            with no_grad():
+                return self._compute_masks(x1, x2, training=True), None
+        keys = []
+
+        def forward():
+            masks = self._compute_masks(x1, x2, training=True)
+            keys.extend(masks)
+            return [masks[k] for k in keys]
+
+        outputs, pullback = self._vjp(forward, self.masker_variables)
+        return dict(zip(keys, outputs)), pullback
+
+    def _masker_phase(self, x1, x2, masks, pullback, slots):
+        """`(value, aux, grads)` of the masker objective for the masker weights.
+
+        The objective is differentiated w.r.t. the masks (they enter the SSL
+        term through the just-updated, frozen encoder, and the sparsity and
+        entropy terms), then pulled back through the masks' forward pass.
+        """
+        keys = list(masks)
+        reference = self._frozen_reference(x1, x2)
+
+        def masker_loss(*mask_values):
+            return self._masker_objective(
+                reference, x1, x2, dict(zip(keys, mask_values)), slots, training=True
+            )
+
+        value, aux, mask_grads = self._value_and_grad(
+            masker_loss, [], inputs=[ops.stop_gradient(masks[k]) for k in keys]
+        )
+        return value, aux, pullback(mask_grads)
+
     def _adios_train_step(self, data):
         x1, x2, labels = self._unpack(data)
         batch_size = ops.shape(x1)[0]
@@ -516,14 +574,13 @@ class ADIOS(step_mixin(), keras.Model):
         use_probe = self.probe is not None and labels is not None
         results = {}
 
-        # Phase 1: encoder (+ heads, + probe), masks held constant.
-        masks = None
+        # The masks, once per step (recorded for the masker phase's gradient).
+        masks = pullback = None
         if self.masker is not None:
-            with no_grad():
-                masks = {
-                    k: ops.stop_gradient(m)
-                    for k, m in self._compute_masks(x1, x2, training=True).items()
-                }
+            masks, pullback = self._step_masks(x1, x2)
+            masks = {k: ops.stop_gradient(m) for k, m in masks.items()}
+
+        # Phase 1: encoder (+ heads, + probe), masks held constant.
         slots = self._draw_slots(batch_size)
 
         def encoder_loss():
@@ -550,15 +607,7 @@ class ADIOS(step_mixin(), keras.Model):
         # Phase 2: masker, through the just-updated (frozen) encoder.
         if self.trains_masker:
             slots = self._draw_slots(batch_size)
-
-            def masker_loss():
-                with no_grad():
-                    reference = self.objective.reference(self.encoder, x1, x2, training=True)
-                    reference = {k: ops.stop_gradient(v) for k, v in reference.items()}
-                fresh_masks = self._compute_masks(x1, x2, training=True)
-                return self._masker_objective(reference, x1, x2, fresh_masks, slots, training=True)
-
-            masker_value, masker_aux, grads = self._value_and_grad(masker_loss, self.masker_variables)
+            masker_value, masker_aux, grads = self._masker_phase(x1, x2, masks, pullback, slots)
             with no_grad():
                 self.optimizer["masker"].apply(grads, self.masker_variables)
             masker_aux.pop("ssl")

@@ -1,9 +1,16 @@
 """Training plumbing: the per-backend gradient code and the optimizer group.
 
 The ADIOS step itself (`keras_adios.models.ADIOS._adios_train_step`) is
-written once with `keras.ops`; each backend module here only supplies
-`_value_and_grad(loss_fn, variables)` and the `train_step`/`test_step`
-signature its Keras trainer expects.
+written once with `keras.ops`; each backend module here only supplies two
+gradient primitives and the `train_step`/`test_step` signature its Keras
+trainer expects:
+
+- `_value_and_grad(loss_fn, variables, inputs=())`: calls `loss_fn(*inputs)`,
+  returns `(loss, aux, grads)` with the gradients of the (replica-scaled)
+  loss for `variables` followed by those for the tensors `inputs`;
+- `_vjp(forward_fn, variables)`: calls `forward_fn()` (a list of tensors)
+  once, returns `(outputs, pullback)`; `pullback(cotangents)` gives the
+  gradients for `variables` of `sum(cotangent * output)`, later in the step.
 """
 
 import keras

@@ -10,7 +10,9 @@ with `jax.value_and_grad` over a function that opens a nested scope in which
 the differentiated variables take the traced values; the scope's other
 updates (BatchNorm statistics, seed generators) are returned as auxiliary
 outputs and re-assigned in the outer scope. The encoder phase's updated
-variables therefore feed the masker phase inside one jitted step.
+variables therefore feed the masker phase inside one jitted step. `_vjp` uses
+the same nested scope under `jax.vjp`: the masks are computed once per step
+and their pull-back to the masker weights runs later in the same trace.
 """
 
 import jax
@@ -57,26 +59,60 @@ class JAXStepMixin:
         )
         return logs, new_state
 
-    def _value_and_grad(self, loss_fn, variables):
+    def _scoped(self, fn, variables):
+        """`fn` as a pure function of `variables`' values, for `jax` transforms.
+
+        Returns `(scoped, values, others)`: `scoped(values, *args)` runs
+        `fn(*args)` in a nested `StatelessScope` where `variables` take the
+        given (traced) values and every other state variable its current
+        value, and returns `(fn's result, the other variables' new values)`;
+        `values` are the current values of `variables`; `others` the other
+        variables, in the order of their new values.
+        """
         outer = getattr(self, "_jax_scope", None)
         if outer is None:
             raise RuntimeError(
-                "ADIOS._value_and_grad on JAX must run inside train_step."
+                "ADIOS gradients on JAX must be taken inside train_step."
             )
         differentiated = {id(v) for v in variables}
         others = [r for r in self._jax_state_refs if id(r) not in differentiated]
         other_values = [outer.get_current_value(r) for r in others]
         values = [outer.get_current_value(v) for v in variables]
 
-        def scoped_loss(trainable_values):
+        def scoped(trainable_values, *args):
             mapping = list(zip(others, other_values)) + list(zip(variables, trainable_values))
             with keras.StatelessScope(state_mapping=mapping) as inner:
-                loss, aux = loss_fn()
-                scaled = self._scale_loss_for_gradients(loss)
-            updated = [inner.get_current_value(r) for r in others]
+                result = fn(*args)
+            return result, [inner.get_current_value(r) for r in others]
+
+        return scoped, values, others
+
+    def _value_and_grad(self, loss_fn, variables, inputs=()):
+        def scaled_loss(*args):
+            loss, aux = loss_fn(*args)
+            return self._scale_loss_for_gradients(loss), (loss, aux)
+
+        scoped, values, others = self._scoped(scaled_loss, variables)
+
+        def objective(trainable_values, input_values):
+            (scaled, (loss, aux)), updated = scoped(trainable_values, *input_values)
             return scaled, (loss, aux, updated)
 
-        (_, (loss, aux, updated)), grads = jax.value_and_grad(scoped_loss, has_aux=True)(values)
+        (_, (loss, aux, updated)), (grads, input_grads) = jax.value_and_grad(
+            objective, argnums=(0, 1), has_aux=True
+        )(values, list(inputs))
         for ref, new in zip(others, updated):
             ref.assign(new)
-        return loss, aux, grads
+        return loss, aux, list(grads) + list(input_grads)
+
+    def _vjp(self, forward_fn, variables):
+        scoped, values, others = self._scoped(lambda: list(forward_fn()), variables)
+        outputs, pullback, updated = jax.vjp(scoped, values, has_aux=True)
+        for ref, new in zip(others, updated):
+            ref.assign(new)
+
+        def pull(cotangents):
+            (grads,) = pullback(list(cotangents))
+            return list(grads)
+
+        return outputs, pull

@@ -3,6 +3,10 @@
 import torch
 
 
+def _zeros_for_none(grads, sources):
+    return [torch.zeros_like(s) if g is None else g for g, s in zip(grads, sources)]
+
+
 class TorchStepMixin:
     """`train_step(data)` / `test_step(data)` for the PyTorch trainer.
 
@@ -19,11 +23,26 @@ class TorchStepMixin:
         with torch.no_grad():
             return self._adios_test_step(data)
 
-    def _value_and_grad(self, loss_fn, variables):
+    def _value_and_grad(self, loss_fn, variables, inputs=()):
         with torch.enable_grad():
-            loss, aux = loss_fn()
+            inputs = [t.detach().requires_grad_(True) for t in inputs]
+            loss, aux = loss_fn(*inputs)
             scaled = self._scale_loss_for_gradients(loss)
-            params = [v.value for v in variables]
-            grads = torch.autograd.grad(scaled, params, allow_unused=True)
-        grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
-        return loss.detach(), aux, grads
+            sources = [v.value for v in variables] + inputs
+            grads = torch.autograd.grad(scaled, sources, allow_unused=True)
+        return loss.detach(), aux, _zeros_for_none(grads, sources)
+
+    def _vjp(self, forward_fn, variables):
+        # The forward keeps its graph; the caller only uses detached copies
+        # of the outputs until `pullback` runs backward through it once.
+        with torch.enable_grad():
+            outputs = list(forward_fn())
+        sources = [v.value for v in variables]
+
+        def pullback(cotangents):
+            grads = torch.autograd.grad(
+                outputs, sources, grad_outputs=list(cotangents), allow_unused=True
+            )
+            return _zeros_for_none(grads, sources)
+
+        return [o.detach() for o in outputs], pullback

@@ -140,15 +140,20 @@ def test_encoder_phase_does_not_change_the_masker():
 
 
 class _GradientRecorder(keras_adios.ADIOS):
-    """Also differentiates each phase's loss w.r.t. the *other* player."""
+    """Also differentiates each phase's loss w.r.t. the *other* player.
 
-    def _value_and_grad(self, loss_fn, variables):
+    The masker phase differentiates w.r.t. the masks (`inputs`) and pulls
+    the result back to the masker weights; it is recognised by its inputs.
+    """
+
+    def _value_and_grad(self, loss_fn, variables, inputs=()):
         ids = {id(v) for v in variables}
         others = [v for v in self.masker_variables + self.encoder_variables if id(v) not in ids]
-        loss, aux, grads = super()._value_and_grad(loss_fn, list(variables) + others)
-        phase = "masker" if ids == {id(v) for v in self.masker_variables} else "encoder"
-        self._recorded.append((phase, [ops.convert_to_numpy(g) for g in grads[len(variables):]]))
-        return loss, aux, grads[: len(variables)]
+        loss, aux, grads = super()._value_and_grad(loss_fn, list(variables) + others, inputs)
+        phase = "masker" if inputs else "encoder"
+        start = len(variables)
+        self._recorded.append((phase, [ops.convert_to_numpy(g) for g in grads[start : start + len(others)]]))
+        return loss, aux, grads[:start] + grads[start + len(others) :]
 
 
 @pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
@@ -452,3 +457,122 @@ def test_encoder_must_output_vectors():
     spatial = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(4, 3)])
     with pytest.raises(ValueError, match=r"features \(B, D\)"):
         keras_adios.ADIOS(spatial, None)
+
+
+# === Masks computed once per step ===
+
+
+def _numpy_initialised(objective_name, single_mask, masker=None):
+    """A compiled ADIOS whose weights come from NumPy (identical when rebuilt)."""
+    masker = masker or MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="group")
+    model = make_model(objective_name, masker=masker, single_mask=single_mask, num_classes=4)
+    rng = np.random.default_rng(1)
+    model.set_weights(
+        [
+            rng.normal(0.0, 0.3, size=tuple(v.shape)).astype(v.dtype)
+            if v.trainable
+            else np.asarray(ops.convert_to_numpy(v))
+            for v in model.weights
+        ]
+    )
+    model.compile(
+        encoder_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        masker_optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
+        probe_optimizer=sgd(0.1),
+    )
+    return model
+
+
+@pytest.mark.parametrize(
+    "objective_name, single_mask",
+    [("simclr", False), ("simclr", True), ("byol", True), ("simsiam", False)],
+)
+def test_one_mask_forward_gives_the_weights_of_the_two_forward_step(objective_name, single_mask):
+    from keras_adios.utils.testing import use_two_forward_masker_phase
+
+    model = _numpy_initialised(objective_name, single_mask)
+    reference = use_two_forward_masker_phase(_numpy_initialised(objective_name, single_mask))
+    for a, b in zip(weights(model.weights), weights(reference.weights)):
+        np.testing.assert_array_equal(a, b)
+    masker_before = weights(model.masker_variables)
+    for seed in (0, 1):  # the second step also checks the momentum state
+        data, labels = batch(seed, labels=True)
+        logs = model.train_on_batch(data, labels, return_dict=True)
+        reference_logs = reference.train_on_batch(data, labels, return_dict=True)
+    for key in ("loss", "masker_loss", "sparsity_penalty", "probe_loss"):
+        assert_allclose(logs[key], reference_logs[key], atol=1e-5, rtol=1e-5, msg=key)
+    for v, a, b in zip(model.weights, weights(model.weights), weights(reference.weights)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4, err_msg=v.path)
+    # Not vacuous: the masker moved, by more than the tolerance.
+    moved = max(np.max(np.abs(a - b)) for a, b in zip(weights(model.masker_variables), masker_before))
+    assert moved > 1e-2, moved
+
+
+def _count_masker_calls(model):
+    calls = {"n": 0}
+    original = model.masker.call
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    object.__setattr__(model.masker, "call", counted)
+    return calls
+
+
+@pytest.mark.parametrize("objective_name, views", [("simclr", 1), ("simsiam", 2)])
+def test_masker_forward_runs_once_per_view_per_step(objective_name, views):
+    from keras_adios.utils.testing import use_two_forward_masker_phase
+
+    for two_forward, expected in ((False, views), (True, 2 * views)):
+        model = make_model(objective_name)
+        if two_forward:
+            use_two_forward_masker_phase(model)
+        model.compile(run_eagerly=True)
+        calls = _count_masker_calls(model)
+        model.train_on_batch(batch())
+        assert calls["n"] == expected, (two_forward, calls["n"])
+        model.train_on_batch(batch(1))
+        assert calls["n"] == 2 * expected, (two_forward, calls["n"])
+
+
+def _count_vjp_calls(model):
+    calls = {"n": 0}
+    original = model._vjp
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    object.__setattr__(model, "_vjp", counted)
+    return calls
+
+
+def test_only_a_trained_masker_records_its_forward_for_a_vjp():
+    fixed = make_model("simclr", masker=RandomPatchMasker(mask_ratio=0.5, patch_size=4, seed=1))
+    learned = make_model("simclr")
+    for model, expected_vjps in ((fixed, 0), (learned, 1)):
+        model.compile(run_eagerly=True)
+        vjps, masker_calls = _count_vjp_calls(model), _count_masker_calls(model)
+        model.train_on_batch(batch())
+        assert (vjps["n"], masker_calls["n"]) == (expected_vjps, 1), model.masker.name
+
+
+def test_masker_batchnorm_statistics_update_once_per_step():
+    masker = keras.Sequential(
+        [
+            keras.Input((SIZE, SIZE, 3)),
+            keras.layers.BatchNormalization(momentum=0.5),
+            keras.layers.Conv2D(NUM_MASKS, 1),
+            keras.layers.Softmax(axis=-1),
+        ],
+        name="bn_masker",
+    )
+    model = make_model("simclr", masker=masker)
+    model.compile(masker_optimizer=sgd(0.1))
+    bn = masker.layers[0]
+    x1, x2 = batch()
+    model.train_on_batch((x1, x2))
+    # One update from 0 with momentum 0.5 (two updates would give 0.75x).
+    expected = 0.5 * x2.mean(axis=(0, 1, 2))
+    assert_allclose(bn.moving_mean, expected, atol=1e-5)
