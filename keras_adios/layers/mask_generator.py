@@ -47,6 +47,36 @@ def subsample(x):
     return x[:, ::2, ::2, :]
 
 
+def group_norm(x, gamma, beta, groups, epsilon=_NORM_EPSILON):
+    """Group normalization of NHWC maps with per-channel `gamma` and `beta`.
+
+    The same numbers as `keras.layers.GroupNormalization(groups, axis=-1)`
+    (two-pass mean and variance over `(H, W, channels of the group)`), but
+    written with reductions over the spatial axes of the NHWC tensor and
+    per-(image, channel) scale and offset, instead of a 5-D reshape and a
+    reduction over non-contiguous axes; on TensorFlow's CPU kernels this
+    takes the mask generator's forward + backward from about 1.45x to about
+    1.0x that without normalization.
+    """
+    dtype = x.dtype
+    x = ops.cast(x, "float32")
+    channels = x.shape[-1]
+    per_group = channels // groups
+
+    def per_channel_group_mean(per_channel):
+        # (B, C) -> mean over each group's channels, repeated back to (B, C).
+        grouped = ops.reshape(per_channel, (-1, groups, per_group))
+        mean = ops.mean(grouped, axis=-1, keepdims=True)
+        return ops.reshape(ops.broadcast_to(mean, ops.shape(grouped)), (-1, channels))
+
+    mean = per_channel_group_mean(ops.mean(x, axis=(1, 2)))
+    centred = x - mean[:, None, None, :]
+    variance = per_channel_group_mean(ops.mean(ops.square(centred), axis=(1, 2)))
+    scale = ops.rsqrt(variance + epsilon) * ops.cast(gamma, "float32")
+    outputs = centred * scale[:, None, None, :] + ops.cast(beta, "float32")
+    return ops.cast(outputs, dtype)
+
+
 @keras.saving.register_keras_serializable(package="keras_adios")
 class MaskGenerator(keras.layers.Layer):
     """ADIOS occlusion model: a UNet followed by a softmax mask head.
@@ -346,7 +376,11 @@ class MaskGenerator(keras.layers.Layer):
     def _block(self, convs, norms, i, x):
         x = convs[i](x)
         if norms:
-            x = norms[i](x)
+            # The GroupNormalization layers hold gamma and beta (and keep the
+            # weight layout of saved files); `group_norm` computes the same
+            # normalization faster.
+            norm = norms[i]
+            x = group_norm(x, norm.gamma, norm.beta, norm.groups, norm.epsilon)
         return ops.relu(x)
 
     def call(self, inputs):

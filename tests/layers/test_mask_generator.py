@@ -5,6 +5,7 @@ import pytest
 from keras_adios.layers import MaskGenerator
 from keras_adios.layers.mask_generator import channel_plan
 from keras_adios.layers.mask_generator import default_num_blocks
+from keras_adios.layers.mask_generator import group_norm
 from keras_adios.layers.mask_generator import subsample
 from keras_adios.utils.testing import assert_allclose
 from keras_adios.utils.testing import run_serialization_test
@@ -454,6 +455,36 @@ def test_gradients_reach_every_variable():
         assert grad.shape == tuple(variable.shape)
         assert np.all(np.isfinite(grad)), variable.path
         assert np.abs(grad).max() > 0.0, variable.path
+
+
+class _GroupNormOps(keras.layers.Layer):
+    """`group_norm` on the weights of a wrapped `GroupNormalization` layer."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.norm = norm
+
+    def call(self, x):
+        return group_norm(x, self.norm.gamma, self.norm.beta, self.norm.groups, self.norm.epsilon)
+
+
+@pytest.mark.parametrize("groups", [8, 16])  # 16 = one group per channel (instance)
+def test_group_norm_matches_keras_group_normalization(groups):
+    rng = np.random.default_rng(groups)
+    # Off-centre activations: a one-pass variance would lose digits here.
+    x = (3.0 + 2.0 * rng.normal(size=(3, 8, 8, 16))).astype("float32")
+    gamma_beta = [rng.normal(size=16).astype("float32") for _ in range(2)]
+    layers = []
+    for _ in range(2):  # separate variables: torch accumulates `.grad`
+        norm = keras.layers.GroupNormalization(groups=groups, axis=-1, epsilon=1e-5)
+        norm.build(x.shape)
+        norm.set_weights(gamma_beta)
+        layers.append(norm)
+    fast = _GroupNormOps(layers[1])
+    np.testing.assert_allclose(_np(fast(x)), _np(layers[0](x)), atol=2e-5)
+    weights = rng.normal(size=x.shape).astype("float32")
+    for got, want in zip(_gradients(fast, x, weights), _gradients(layers[0], x, weights)):
+        np.testing.assert_allclose(got, want, atol=2e-4, rtol=1e-4)
 
 
 def test_mixed_precision_outputs_float32_masks():
