@@ -3,7 +3,10 @@ r"""Times the pieces of an ADIOS step in isolation (TensorFlow backend).
 Companion of `throughput.py` for finding what costs more than the FLOP
 count says: each piece runs in its own `tf.function` on the same batch,
 interleaved over rounds, and is reported as a multiple of one encoder
-forward pass.
+forward pass. `masker_group` is the mask generator as used (GroupNorm via
+`keras_adios.layers.mask_generator.group_norm`), `masker_group_keras_layer`
+the same network normalizing with `keras.layers.GroupNormalization.call`,
+`masker_none` without normalization.
 
 ```shell
 KERAS_BACKEND=tensorflow python benchmarks/profile_components.py --batch_size=128
@@ -40,11 +43,22 @@ def main(argv):
     shape = (FLAGS.batch_size, 32, 32, 3)
     x = tf.constant(np.random.default_rng(0).standard_normal(shape).astype("float32"))
     enc = keras_adios.encoders.SmallResNet((32, 32, 3), widths=tuple(int(w) for w in FLAGS.widths))
+    class KerasGroupNormMasker(keras_adios.layers.MaskGenerator):
+        """The mask generator normalizing with `GroupNormalization.call`
+        itself, as before `keras_adios.layers.mask_generator.group_norm`."""
+
+        def _block(self, convs, norms, i, x):
+            return keras.ops.relu(norms[i](convs[i](x)))
+
     pieces = {}
-    for norm in ("group", "none"):
-        m = keras_adios.layers.MaskGenerator(num_masks=4, filters=FLAGS.masker_filters, norm=norm)
+    for name, cls, norm in (
+        ("masker_group", keras_adios.layers.MaskGenerator, "group"),
+        ("masker_group_keras_layer", KerasGroupNormMasker, "group"),
+        ("masker_none", keras_adios.layers.MaskGenerator, "none"),
+    ):
+        m = cls(num_masks=4, filters=FLAGS.masker_filters, norm=norm)
         m.build(shape)
-        pieces[f"masker_{norm}"] = m
+        pieces[name] = m
 
     def fwd(layer):
         return tf.function(lambda: tf.reduce_sum(layer(x, training=True)))
@@ -74,19 +88,25 @@ def main(argv):
         fns[f"{name} fwd+bwd (weights)"] = fwd_bwd_weights(m)
     for f in fns.values():
         f()  # trace
+    # Wall-clock and process CPU seconds (the latter varies far less on a
+    # machine shared with other jobs).
     times = {k: [] for k in fns}
+    cpu_times = {k: [] for k in fns}
     for r in range(FLAGS.rounds):
         for k, f in fns.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             out = f()
             tf.nest.map_structure(lambda t: t.numpy(), out)
             times[k].append(time.perf_counter() - start)
+            cpu_times[k].append(time.process_time() - start_cpu)
     base = statistics.median(times["encoder fwd"])
-    print(f"batch {FLAGS.batch_size}; multiples of one encoder forward ({base:.3f} s)")
-    print("| piece | time (s) | x encoder fwd |\n|---|---|---|")
-    for k, v in times.items():
-        t = statistics.median(v)
-        print(f"| {k} | {t:.3f} | {t / base:.2f} |")
+    cpu_base = statistics.median(cpu_times["encoder fwd"])
+    print(f"batch {FLAGS.batch_size}; multiples of one encoder forward ({base:.3f} s wall, "
+          f"{cpu_base:.3f} CPU s); load average {os.getloadavg()[0]:.1f}")
+    print("| piece | time (s) | x encoder fwd | CPU s | x encoder fwd (CPU) |\n|---|---|---|---|---|")
+    for k in fns:
+        t, c = statistics.median(times[k]), statistics.median(cpu_times[k])
+        print(f"| {k} | {t:.3f} | {t / base:.2f} | {c:.3f} | {c / cpu_base:.2f} |")
 
 
 if __name__ == "__main__":

@@ -54,9 +54,10 @@ def group_norm(x, gamma, beta, groups, epsilon=_NORM_EPSILON):
     (two-pass mean and variance over `(H, W, channels of the group)`), but
     written with reductions over the spatial axes of the NHWC tensor and
     per-(image, channel) scale and offset, instead of a 5-D reshape and a
-    reduction over non-contiguous axes; on TensorFlow's CPU kernels this
-    takes the mask generator's forward + backward from about 1.45x to about
-    1.0x that without normalization.
+    reduction over non-contiguous axes. On TensorFlow's CPU kernels this
+    takes the normalization's share of the mask generator's forward +
+    backward from about 0.25x to about 0.14x that of the network without
+    normalization (`benchmarks/results/profile_components_tensorflow.md`).
     """
     dtype = x.dtype
     x = ops.cast(x, "float32")
