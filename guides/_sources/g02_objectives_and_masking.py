@@ -203,8 +203,9 @@ plt.show()
 ## How many masks: `num_masks`
 
 `N` is the number of ways the generator may split an image. Full ADIOS encodes all `N` masked
-views, so its step time grows linearly with `N` (ADIOS-s does not). With more masks each one
-covers less of the image: at an even split each has `1/N` of the pixels.
+views, so its step time grows linearly with `N` (ADIOS-s does not; timings on a busy machine are
+noisy, `benchmarks/throughput.py` measures them properly). With more masks each one covers less of
+the image: at an even split each has `1/N` of the pixels.
 """),
     ("code", r"""
 by_num_masks = {f"N={n}": (by_objective["simclr"] if n == 4 else pretrain(num_masks=n)) for n in (2, 4, 6)}
@@ -217,10 +218,12 @@ plot_coverage(by_num_masks, lambda name, r: f"{name}: {r['step_time']:.2f} s/ste
 
 The masker maximises the SSL loss *minus* `sparsity_weight * sum_n mean_b 1 / sin(pi * coverage)`.
 The penalty is 1 at 50 % coverage and grows without bound near 0 % and 100 %, so it stops the
-generator from the trivial win of hiding the whole image with one mask. With `sparsity_weight=0`
-nothing stops that collapse; large weights push every mask towards covering half of the image,
-which `N` masks that sum to one cannot all do (so the penalty then mostly evens them out). The
-curves show the coverage of every mask over training.
+generator from the trivial win of hiding the whole image with one mask. `N` masks that sum to one
+cannot all cover half of the image, so in practice the penalty keeps them near an even split. The
+curves show the coverage of every mask over training: with `sparsity_weight=0` the masks drift
+apart (one grows, one shrinks: the start of a collapse), with 1 or 4 they stay near `1/N`. With
+Adam, which normalises the gradient's scale, 1 and 4 behave almost alike once the penalty dominates
+the masker's gradient; with SGD/LARS the weight also scales the step.
 """),
     ("code", r"""
 by_sparsity = {f"sparsity_weight={w}": (by_objective["simclr"] if w == 1.0 else pretrain(sparsity_weight=w))
@@ -233,8 +236,8 @@ plot_coverage(by_sparsity)
 ## The masker's learning rate
 
 The two players learn at their own rates. A masker much faster than the encoder finds occlusions
-the encoder cannot follow (and its masks change quickly); a very slow one barely moves away from
-its initial, almost uniform split. The authors tuned `mask_lr` per dataset (0.01 to 0.5 with LARS,
+the encoder cannot follow, and its masks swing back and forth (the right panel); a slow one changes
+its masks only gradually (the left panel drifts for the whole run). The authors tuned `mask_lr` per dataset (0.01 to 0.5 with LARS,
 see `examples/recipes.py`).
 """),
     ("code", r"""

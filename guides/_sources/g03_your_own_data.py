@@ -69,7 +69,8 @@ print("classes:", train_folder.class_names, "| images:", len(train_folder.file_p
 val_folder = data.load_dataset(f"folder:{ROOT}", split="val")
 
 fig, axes = plt.subplots(1, 8, figsize=(12, 1.8))
-for ax, (image, label) in zip(axes, train_folder.shuffle(100, seed=0).take(8)):
+shuffled = train_folder.shuffle(len(train_folder.file_paths), seed=0)  # the folder is in class order
+for ax, (image, label) in zip(axes, shuffled.take(8)):
     ax.imshow(image.numpy())
     ax.set_title(train_folder.class_names[int(label)], fontsize=9)
     ax.axis("off")
@@ -114,7 +115,7 @@ gentle = data.AugmentationConfig.preset(
 print({k: v for k, v in gentle.get_config().items() if k in ("image_size", "min_scale", "brightness", "hue", "blur_prob")})
 
 fig, axes = plt.subplots(3, 7, figsize=(12, 5.4))
-images = [image for image, _ in train_folder.take(3)]
+images = [image for image, _ in shuffled.take(3)]
 for row, image in enumerate(images):
     axes[row, 0].imshow(image.numpy())
     for j in range(3):
@@ -160,6 +161,7 @@ history = model.fit(pairs, epochs=EPOCHS, verbose=2)
 """),
     ("code", r"""
 val_images = np.concatenate([x for x, _ in data.make_eval_dataset(val_folder, config=config, batch_size=64)])
+spread = np.linspace(0, len(val_images) - 1, 8).astype(int)  # images of every class (folders are in class order)
 model.save(f"{RUN_DIR}/adios.keras")
 model.encoder.save(f"{RUN_DIR}/encoder.keras")
 
@@ -214,10 +216,10 @@ class LearnedOcclusion(keras.layers.Layer):
 
 
 occlude = LearnedOcclusion(model.masker, rate=1.0)
-occluded = keras.ops.convert_to_numpy(occlude(val_images[:8], training=True))
+occluded = keras.ops.convert_to_numpy(occlude(val_images[spread], training=True))
 fig, axes = plt.subplots(2, 8, figsize=(12, 3.2))
 for i in range(8):
-    axes[0, i].imshow(data.denormalize(val_images[i], config))
+    axes[0, i].imshow(data.denormalize(val_images[spread[i]], config))
     axes[1, i].imshow(data.denormalize(occluded[i], config))
     axes[0, i].axis("off")
     axes[1, i].axis("off")
@@ -252,11 +254,12 @@ training, objects and their parts separate from the background.
 """),
     ("code", r"""
 COLOURS = np.array([[0.9, 0.2, 0.2], [0.2, 0.6, 0.9], [0.3, 0.8, 0.3], [0.95, 0.8, 0.2]])
-soft = keras.ops.convert_to_numpy(model.masker(val_images[:6]))
+shown_images = val_images[spread[1:7]]
+soft = keras.ops.convert_to_numpy(model.masker(shown_images))
 hard = np.argmax(soft, -1)
 fig, axes = plt.subplots(2, 6, figsize=(12, 4.4))
 for i in range(6):
-    shown = data.denormalize(val_images[i], config)
+    shown = data.denormalize(shown_images[i], config)
     axes[0, i].imshow(shown)
     axes[1, i].imshow(0.45 * shown + 0.55 * COLOURS[hard[i]])
     share = ", ".join(f"{(hard[i] == n).mean():.0%}" for n in range(soft.shape[-1]))

@@ -26,6 +26,7 @@ SMOKE = os.environ.get("KERAS_ADIOS_GUIDE_SMOKE") == "1"
 
 import tensorflow as tf
 
+tf.get_logger().setLevel("ERROR")  # tf.distribute logs every collective at INFO level
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
@@ -60,11 +61,12 @@ pairs = data.make_pretrain_dataset(images, labels, config=config, batch_size=GLO
 
 def build_model(num_masks=3, seed=0):
     keras.utils.set_random_seed(seed)
-    encoder = keras_adios.encoders.SmallResNet(input_shape=(32, 32, 3), widths=(16, 32))
+    # GroupNorm normalises every image on its own, so replicas cannot disagree on statistics
+    # (with BatchNorm encoders see below).
+    encoder = keras_adios.encoders.SmallResNet(input_shape=(32, 32, 3), widths=(16, 32), norm="group")
     masker = keras_adios.layers.MaskGenerator(num_masks=num_masks, filters=8)
     model = keras_adios.ADIOS(encoder, masker, num_classes=10, seed=seed,
                               objective=keras_adios.objectives.SimCLR(hidden_dim=64, projection_dim=32))
-    keras_adios.distribute.use_sync_batchnorm(model)  # global BatchNorm statistics
     model.compile(encoder_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                   masker_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                   run_eagerly=SMOKE)  # the smoke test's 2 steps are cheaper without tracing
@@ -79,11 +81,15 @@ print(f"global batch {GLOBAL_BATCH} = {PER_REPLICA_BATCH} per replica x {strateg
 ## What to check first: one step on 2 replicas equals one step on 1 device
 
 Before a long run, build the same model without the strategy, give it the same weights, run one
-step of each on the same global batch, and compare every weight. BatchNorm is the one thing that
-can differ: by default each replica normalises with its own half of the batch (as per-GPU BatchNorm
-does in PyTorch), so for an exact match use synchronised BatchNorm, as `build_model` does with
-`use_sync_batchnorm` (or `ResNet18(norm="sync_batch")`). Random parts (ADIOS-s slots, random
-maskers) are drawn per replica, so compare with full ADIOS, as here.
+step of each on the same global batch, and compare every weight: they must agree to float32
+round-off. Two things legitimately differ and are kept out of this check:
+
+- **BatchNorm**: by default each replica normalises with its own half of the batch (as per-GPU
+  BatchNorm does in PyTorch). `keras_adios.distribute.use_sync_batchnorm(model)` (or
+  `ResNet18(norm="sync_batch")`) makes the statistics global; they then agree up to the round-off
+  of a different variance formula (about 1e-4 here). The model above uses GroupNorm instead.
+- **Random draws** (ADIOS-s slots, random maskers) are made per replica, so compare with full
+  ADIOS, as here.
 """),
     ("code", r"""
 one_batch = tf.data.Dataset.from_tensors(next(iter(pairs)))
@@ -98,7 +104,7 @@ diff = max(
 )
 print(f"loss: 2 replicas {log_mirrored['loss'][0]:.6f}, 1 device {log_single['loss'][0]:.6f}")
 print(f"largest weight difference after one step: {diff:.2e}")
-assert diff < 1e-4, diff
+assert diff < 1e-5, diff
 """),
     ("md", r"""
 Then train as usual: `fit` splits every global batch over the replicas.
