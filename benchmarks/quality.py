@@ -74,15 +74,17 @@ MASKING_LABELS = {
 METRICS = (
     ("linear_probe_accuracy", "linear probe"),
     ("knn_accuracy", "kNN"),
+    ("mask_confidence", "mask conf."),
     ("mask_foreground_iou", "mask IoU"),
     ("mask_foreground_ari", "ARI fg"),
     ("mask_parts_ari", "ARI parts"),
     ("background_only_fg_accuracy", "only-fg"),
+    ("background_mixed_same_accuracy", "mixed-same"),
     ("background_mixed_rand_accuracy", "mixed-rand"),
 )
 UNTRAINED = "untrained encoder"
 UNTRAINED_MASKER = "untrained mask generator"
-MASK_METRICS = ("mask_foreground_iou", "mask_foreground_ari", "mask_parts_ari")
+MASK_METRICS = ("mask_confidence", "mask_foreground_iou", "mask_foreground_ari", "mask_parts_ari")
 QUICK = {
     "objectives": ["simclr"],
     "maskings": ["none", "adios"],
@@ -97,22 +99,26 @@ QUICK = {
     },
 }
 
-flags.DEFINE_list("objectives", list(experiment.OBJECTIVES), "SSL objectives (rows: objective x masking).")
-flags.DEFINE_list("maskings", list(MASKINGS), "Masking schemes.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every row runs once per seed.")
-flags.DEFINE_integer("num_train_images", None, "Training images (default: experiment.DEFAULTS).")
-flags.DEFINE_integer("num_eval_images", None, "Evaluation images (default: experiment.DEFAULTS).")
-flags.DEFINE_integer("epochs", None, "Epochs of every run (default: experiment.DEFAULTS).")
-flags.DEFINE_integer("batch_size", None, "Batch size (default: experiment.DEFAULTS).")
-flags.DEFINE_integer("probe_epochs", None, "Linear-probe epochs (default: experiment.DEFAULTS).")
-flags.DEFINE_list("set", [], "Other experiment settings as KEY=VALUE (e.g. sparsity_weight=0.5).")
-flags.DEFINE_string("dataset", "shapes32", "Dataset (the synthetic shapes have ground-truth masks).")
-flags.DEFINE_string("mask_row", "simclr_adios", "Row whose mask grids over epochs are plotted.")
-flags.DEFINE_string("output_dir", os.path.join(ROOT, "benchmarks", "results"), "Where quality*.md/json/png go.")
-flags.DEFINE_string("work_dir", os.path.join(ROOT, "runs", "quality"), "Run folders and per-seed JSON files.")
-flags.DEFINE_string("tag", None, "Suffix of the result files (quality_TAG.md, ...), for variants.")
-flags.DEFINE_string("notes", None, "Markdown file appended to quality.md (the analysis of the results).")
-flags.DEFINE_bool("quick", False, "Tiny smoke setting: 2 SimCLR rows, 128 images, 1 epoch, 1 seed.")
+
+def define_flags():
+    """The command-line flags (defined only when run as a script, so that other
+    benchmarks can import this module)."""
+    flags.DEFINE_list("objectives", list(experiment.OBJECTIVES), "SSL objectives (rows: objective x masking).")
+    flags.DEFINE_list("maskings", list(MASKINGS), "Masking schemes.")
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; every row runs once per seed.")
+    flags.DEFINE_integer("num_train_images", None, "Training images (default: experiment.DEFAULTS).")
+    flags.DEFINE_integer("num_eval_images", None, "Evaluation images (default: experiment.DEFAULTS).")
+    flags.DEFINE_integer("epochs", None, "Epochs of every run (default: experiment.DEFAULTS).")
+    flags.DEFINE_integer("batch_size", None, "Batch size (default: experiment.DEFAULTS).")
+    flags.DEFINE_integer("probe_epochs", None, "Linear-probe epochs (default: experiment.DEFAULTS).")
+    flags.DEFINE_list("set", [], "Other experiment settings as KEY=VALUE (e.g. sparsity_weight=0.5).")
+    flags.DEFINE_string("dataset", "shapes32", "Dataset (the synthetic shapes have ground-truth masks).")
+    flags.DEFINE_string("mask_row", "simclr_adios", "Row whose mask grids over epochs are plotted.")
+    flags.DEFINE_string("output_dir", os.path.join(ROOT, "benchmarks", "results"), "Where quality*.md/json/png go.")
+    flags.DEFINE_string("work_dir", os.path.join(ROOT, "runs", "quality"), "Run folders and per-seed JSON files.")
+    flags.DEFINE_string("tag", None, "Suffix of the result files (quality_TAG.md, ...), for variants.")
+    flags.DEFINE_string("notes", None, "Markdown file appended to quality.md (the analysis of the results).")
+    flags.DEFINE_bool("quick", False, "Tiny smoke setting: 2 SimCLR rows, 128 images, 1 epoch, 1 seed.")
 
 
 def row_name(objective, masking):
@@ -184,14 +190,28 @@ def execute(run, commit):
     import keras
 
     _clear_stale_run_dir(run["settings"])
+    cpu_start = time.process_time()
     results = experiment.train(run["settings"], verbose=0)
     record = {key: run[key] for key in ("row", "objective", "masking", "seed", "settings")}
     record["results"] = results
+    # CPU seconds of this process (all threads) for training and evaluation:
+    # on a shared machine a steadier measure of cost than the wall clock.
+    record["cpu_seconds"] = round(time.process_time() - cpu_start, 1)
+    record["history"] = _history(run["settings"]["output_dir"])
     record["commit"] = commit
     _write_json(record, run["path"])
     keras.backend.clear_session()
     gc.collect()
     return record
+
+
+def _history(run_dir):
+    """Per-epoch training metrics of a run (its `metrics.json`), or None."""
+    path = os.path.join(run_dir, "metrics.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def _clear_stale_run_dir(settings):
@@ -232,10 +252,11 @@ def score_untrained_masker(run, commit):
 
     settings = run["settings"]
     keras.utils.set_random_seed(settings["seed"])
-    size = 64 if "64" in settings["dataset"] else 32
+    shapes = data_lib.synthetic_shapes_options(settings["dataset"])
+    size = shapes["image_size"]
     truth = data_lib.load_synthetic_shapes(
         settings["eval_split"], num_images=settings["num_eval_images"], image_size=size,
-        seed=settings["seed"],
+        seed=settings["seed"], background=shapes["background"],
     )
     config = experiment.augmentation_config(settings["dataset"], size)
     masker = experiment.build_model(settings, (size, size, 3), None).masker
@@ -499,4 +520,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

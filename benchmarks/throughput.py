@@ -11,12 +11,6 @@ Measures, on the current Keras backend (`KERAS_BACKEND`):
   is the median over rounds, and its ratio to the baseline is the median of
   the per-round ratios (both measured in the same round, so machine load
   mostly cancels);
-* optionally (`--two_forward`, on by default for ADIOS-s and N = 4) the
-  same configurations in the previous two-forward formulation
-  (`keras_adios.utils.testing.use_two_forward_masker_phase`: the masks are
-  recomputed in the masker phase instead of pulled back through the one
-  forward), as rows `<name>_2fwd` timed in the same rounds: a before/after
-  in one run;
 * the forward/backward passes per step, from the algorithm
   (`expected_pass_counts`) and, with `--count_passes`, counted in an eager
   step by wrapping `encoder.__call__` / `masker.__call__` (backward passes
@@ -70,10 +64,6 @@ flags.DEFINE_integer("hidden_dim", 2048, "Projector hidden size.")
 flags.DEFINE_integer("projection_dim", 128, "Projector output size.")
 flags.DEFINE_list("num_masks", ["2", "4", "6"], "N of the full ADIOS configurations.")
 flags.DEFINE_integer("adios_s_masks", 4, "N of the ADIOS-s configuration (0 to skip).")
-flags.DEFINE_list(
-    "two_forward", ["adios_s_n4", "adios_n4"],
-    "Configurations also timed in the previous two-forward formulation (rows `<name>_2fwd`).",
-)
 flags.DEFINE_integer("warmup_steps", 2, "Untimed steps per configuration before the rounds.")
 flags.DEFINE_integer("rounds", 5, "Interleaved rounds (the median is reported).")
 flags.DEFINE_integer("steps_per_round", 2, "Timed steps per configuration per round.")
@@ -95,13 +85,8 @@ BASELINE = "baseline"
 # ============================================================================
 
 
-def make_configs(num_masks, adios_s_masks, two_forward=()):
-    """The benchmarked configurations.
-
-    Dicts with `name`, `num_masks`, `single_mask` and `two_forward` (the
-    previous formulation, masks recomputed in the masker phase), the latter
-    for the names in `two_forward`, as extra rows `<name>_2fwd`.
-    """
+def make_configs(num_masks, adios_s_masks):
+    """The benchmarked configurations: dicts with `name`, `num_masks`, `single_mask`."""
     configs = [{"name": BASELINE, "num_masks": 0, "single_mask": False}]
     for n in num_masks:
         configs.append({"name": f"adios_n{n}", "num_masks": int(n), "single_mask": False})
@@ -109,17 +94,6 @@ def make_configs(num_masks, adios_s_masks, two_forward=()):
         configs.append(
             {"name": f"adios_s_n{adios_s_masks}", "num_masks": int(adios_s_masks), "single_mask": True}
         )
-    unknown = set(two_forward) - {c["name"] for c in configs if c["num_masks"]}
-    if unknown:
-        raise ValueError(
-            "--two_forward names configurations with a masker among "
-            f"{[c['name'] for c in configs if c['num_masks']]}. Received: {sorted(unknown)}"
-        )
-    for config in configs:
-        config["two_forward"] = False
-    configs += [
-        dict(c, name=c["name"] + "_2fwd", two_forward=True) for c in configs if c["name"] in two_forward
-    ]
     return configs
 
 
@@ -132,8 +106,8 @@ def expected_pass_counts(config, objective="simclr"):
     gradients and the masked passes are differentiated w.r.t. their inputs
     only (the encoder is frozen). The masker runs once per masked view and
     step, its backward pass being the pull-back of the masker objective's
-    gradient w.r.t. the masks; in the two-forward formulation
-    (`config["two_forward"]`) it runs twice (no-grad, then differentiated).
+    gradient w.r.t. the masks (the authors' code runs it a second time in
+    the masker phase).
 
     Returns a dict: `encoder_fwd`, `encoder_bwd` (encoder-phase backward
     passes, input and weight gradients), `encoder_input_bwd` (masker-phase
@@ -166,9 +140,8 @@ def expected_pass_counts(config, objective="simclr"):
             "encoder_phase_bwd": ref_bwd + views * k,
             "masker_phase_fwd": ref + views * k,
             "masker_phase_bwd": views * k,
-            # One recorded mask pass per view, pulled back in the masker
-            # phase; the two-forward formulation recomputes it there.
-            "masker_fwd": (2 if config.get("two_forward") else 1) * views,
+            # One recorded mask pass per view, pulled back in the masker phase.
+            "masker_fwd": views,
             "masker_bwd": views,
         }
         if objective == "byol":
@@ -279,7 +252,6 @@ def build_objective():
 def build_model(config, run_eagerly=False):
     import keras
     import keras_adios
-    from keras_adios.utils.testing import use_two_forward_masker_phase
 
     masker = None
     if config["num_masks"]:
@@ -294,8 +266,6 @@ def build_model(config, run_eagerly=False):
         input_shape=(FLAGS.image_size, FLAGS.image_size, 3),
         seed=FLAGS.seed,
     )
-    if config.get("two_forward"):
-        use_two_forward_masker_phase(model)
     jit = {"auto": "auto", "true": True, "false": False}[FLAGS.jit_compile]
     model.compile(
         encoder_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
@@ -386,9 +356,6 @@ def _instrument(layer, name, state):
         state["fwd"][(name, phase)] += 1
         batch = int(args[0].shape[0]) if args and hasattr(args[0], "shape") else None
         state["batches"][name].add(batch)
-        if name == "masker":
-            state["outputs"].append((phase, np.array(keras.ops.convert_to_numpy(
-                keras.ops.stop_gradient(out)))))
 
         def on_backward():
             state["bwd"][(name, phase)] += 1
@@ -408,7 +375,6 @@ def empirical_pass_counts(config):
         "fwd": collections.Counter(),
         "bwd": collections.Counter(),
         "batches": collections.defaultdict(set),
-        "outputs": [],
     }
     _instrument(model.encoder, "encoder", state)
     if model.masker is not None:
@@ -417,8 +383,7 @@ def empirical_pass_counts(config):
     masker_ids = {id(v) for v in model.masker_variables}
 
     def value_and_grad(loss_fn, variables, inputs=()):
-        # The masker phase differentiates w.r.t. the masks (`inputs`), or, in
-        # the two-forward formulation, w.r.t. the masker weights.
+        # The masker phase differentiates w.r.t. the masks (`inputs`).
         is_masker = bool(inputs) or (bool(variables) and all(id(v) in masker_ids for v in variables))
         state["phase"] = "masker" if is_masker else "encoder"
         try:
@@ -443,13 +408,6 @@ def empirical_pass_counts(config):
     counts["encoder_bwd"] = counts["encoder_phase_bwd"]
     counts["encoder_input_bwd"] = counts["masker_phase_bwd"]
     counts["encoder_call_batch_sizes"] = sorted(b for b in state["batches"]["encoder"] if b)
-    # Two-forward formulation: the masker is not updated between its no-grad
-    # pass (encoder phase) and its differentiated pass (masker phase) on the
-    # same x2, so both outputs are equal: the second forward is a
-    # recomputation the maths does not need.
-    outs = state["outputs"]
-    if len(outs) == 2:
-        counts["masker_recompute_max_abs_diff"] = float(np.max(np.abs(outs[0][1] - outs[1][1])))
     del model
     keras.backend.clear_session()
     return counts
@@ -594,21 +552,6 @@ def markdown(results):
             f"| {e['masker_phase_fwd']} / {e['masker_phase_bwd']} | {e['masker_fwd']} / {e['masker_bwd']} "
             f"| {e['encoder_fwd']} | {ok} |"
         )
-    diffs = {
-        row["name"]: row["counted_passes"]["masker_recompute_max_abs_diff"]
-        for row in results["configs"]
-        if row.get("counted_passes") and "masker_recompute_max_abs_diff" in row["counted_passes"]
-    }
-    if diffs:
-        lines += [
-            "",
-            "Two-forward rows (`_2fwd`, the previous formulation): masker outputs of the "
-            "encoder-phase (no-grad) and masker-phase (differentiated) passes, same weights and "
-            "same x2, max |difference|: "
-            + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items())
-            + " (equal: that second masker forward only recomputes the first, which the "
-            "one-forward step pulls back through instead).",
-        ]
     f = results["flops_per_image"]
     lines += [
         "",
@@ -635,30 +578,7 @@ def markdown(results):
                 f"{_fmt(item['cpu_ratio'])} (limit {item['limit']}x) -> "
                 f"{'met' if item['met'] else 'NOT met'}"
             )
-    pairs = [
-        (by_name[row["name"][: -len("_2fwd")]], row)
-        for by_name in [{r["name"]: r for r in results["configs"]}]
-        for row in results["configs"]
-        if row["two_forward"]
-    ]
-    if pairs:
-        lines += ["", "Masks computed once per step (pulled back) vs twice (recomputed in the masker "
-                  "phase), same rounds:", ""]
-        for one, two in pairs:
-            lines.append(
-                f"- {one['name']}: step-time ratio {_fmt(two['ratio_to_baseline'])} with two masker "
-                f"forwards -> {_fmt(one['ratio_to_baseline'])} with one (theory "
-                f"{_fmt(two['theoretical_ratio'])} -> {_fmt(one['theoretical_ratio'])}; CPU-time ratio "
-                f"{_fmt(two['cpu_ratio_to_baseline'])} -> {_fmt(one['cpu_ratio_to_baseline'])}); "
-                f"per-round speed-up of the step {_fmt(_median_ratio(two, one, 'step_times_per_round_s'))}x "
-                f"wall, {_fmt(_median_ratio(two, one, 'cpu_times_per_round_s'))}x CPU"
-            )
     return "\n".join(lines) + "\n"
-
-
-def _median_ratio(slow, fast, key):
-    """Median over rounds of `slow`'s step time / `fast`'s (`key`: wall or CPU)."""
-    return statistics.median(s / f for s, f in zip(slow[key], fast[key]))
 
 
 # ============================================================================
@@ -691,7 +611,7 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     backend = keras.backend.backend()
     logging.info("Backend: %s (KERAS_BACKEND=%s)", backend, os.environ.get("KERAS_BACKEND"))
-    configs = make_configs(FLAGS.num_masks, FLAGS.adios_s_masks, FLAGS.two_forward)
+    configs = make_configs(FLAGS.num_masks, FLAGS.adios_s_masks)
     shape = (FLAGS.image_size, FLAGS.image_size, 3)
 
     # --- FLOPs per image ---
@@ -699,7 +619,7 @@ def main(argv):
     encoder_flops = model_flops(encoder, shape)
     objective = build_objective()
     feature_dim = int(encoder.compute_output_shape((None,) + shape)[-1])
-    objective.setup(encoder, feature_dim)
+    objective.build((None, feature_dim))
     # Online heads after the encoder (projector, and BYOL/SimSiam's predictor).
     head_flops = model_flops(objective.projector, (feature_dim,))
     if getattr(objective, "predictor", None) is not None:
@@ -778,7 +698,6 @@ def main(argv):
             "name": name,
             "num_masks": config["num_masks"],
             "single_mask": config["single_mask"],
-            "two_forward": config["two_forward"],
             "step_time_s": step,
             "step_times_per_round_s": per_round[name],
             "cpu_time_s": statistics.median(cpu_per_round[name]),

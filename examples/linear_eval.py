@@ -8,8 +8,8 @@ python examples/linear_eval.py --run_dir=runs/x --noaugment --epochs=100   # fas
 python examples/linear_eval.py --smoke     # seconds, tiny encoder, synthetic data
 ```
 
-The protocol of the ADIOS code (`main_linear.py`, `shared/adios-reference.md`
-§4): the backbone is frozen and runs in inference mode; a linear layer on its
+The protocol of the ADIOS code (`main_linear.py`, `docs/algorithm.md`
+§6): the backbone is frozen and runs in inference mode; a linear layer on its
 features is trained with SGD (lr 0.1, momentum 0.9) wrapped in LARS (eta 1e-3,
 no clipping), no weight decay, batch 128, 100 epochs, the learning rate x0.1
 at epochs 60 and 80. Every epoch sees freshly augmented training images:

@@ -2,7 +2,7 @@
 
 One row per recipe: the values of the authors' training scripts
 (`bash_files/training/<dataset>/resnet18/<method>.sh` of `YugeTen/adios`,
-transcribed in `shared/adios-reference.md` §3.2), written with the names of
+summarised in `docs/algorithm.md` §5), written with the names of
 `keras_adios.experiment.DEFAULTS`. `settings(name)` adds what every script
 shares (ResNet-18, LARS-wrapped SGD with eta 0.02 and clipping, warmup-cosine
 with 10 warmup epochs from 0.003) and the dataset's data settings.

@@ -149,7 +149,10 @@ def main(argv):
         image_shape = tuple(views[0].shape[1:])
         model = make_model(strategy, image_shape)
         epochs = FLAGS.epochs
-    history = model.fit(dataset, epochs=epochs, verbose=2)
+    # MomentumSchedule gives BYOL's target momentum its length (a no-op otherwise).
+    history = model.fit(
+        dataset, epochs=epochs, verbose=2, callbacks=[keras_adios.callbacks.MomentumSchedule()]
+    )
     path = save_encoder(model, FLAGS.model_dir)
     print(f"final loss {history.history['loss'][-1]:.4f}; encoder saved to {path}")
 

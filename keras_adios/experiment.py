@@ -34,6 +34,7 @@ from keras_adios import objectives
 from keras_adios import optimizers
 from keras_adios import schedules
 from keras_adios.callbacks import KNNMonitor
+from keras_adios.callbacks import MaskQualityMonitor
 from keras_adios.callbacks import MaskVisualizer
 from keras_adios.callbacks import MetricsLogger
 from keras_adios.models import ADIOS
@@ -88,6 +89,8 @@ DEFAULTS = {
     "knn_temperature": 0.07,
     "probe_epochs": 50,
     "num_vis_images": 8,
+    "monitor_every": 1,
+    "monitor_probe_epochs": None,
     "output_dir": "runs/adios",
 }
 
@@ -112,7 +115,7 @@ def resolve_settings(overrides):
     ):
         if settings[key] not in allowed:
             raise ValueError(f"--{key} must be one of {', '.join(allowed)}. Received: {settings[key]!r}")
-    for key in ("epochs", "batch_size", "num_masks"):
+    for key in ("epochs", "batch_size", "num_masks", "monitor_every"):
         if int(settings[key]) < 1:
             raise ValueError(f"--{key} must be >= 1. Received: {settings[key]!r}")
     if settings["color_jitter"] is not None:
@@ -144,8 +147,11 @@ def augmentation_config(dataset, image_size, color_jitter=None):
     jitter strengths.
     """
     key = dataset.lower()
-    if key.startswith(("shapes", "synthetic")):
-        name = "shapes64" if "64" in key else "shapes32"
+    shapes = data_lib.synthetic_shapes_options(dataset)
+    if shapes is not None:
+        name = f"shapes{shapes['image_size']}"
+        if shapes["background"] == "shortcut":
+            name += "_shortcut"
     elif key in ("cifar10", "cifar100", "stl10", "imagenet100s", "imagenet100"):
         name = key
     else:
@@ -171,7 +177,26 @@ def load_split(settings, split, num_images):
     )
 
 
-def build_model(settings, image_shape, num_classes):
+#: Constructor arguments of each objective -> the setting that gives them.
+_OBJECTIVE_SETTINGS = {
+    "simclr": {"temperature": "temperature", "projection_dim": "projection_dim", "hidden_dim": "hidden_dim"},
+    "byol": {
+        "projection_dim": "projection_dim",
+        "hidden_dim": "hidden_dim",
+        "predictor_hidden_dim": "predictor_hidden_dim",
+    },
+    "simsiam": {
+        "projection_dim": "projection_dim",
+        "hidden_dim": "hidden_dim",
+        "predictor_hidden_dim": "predictor_hidden_dim",
+        "use_symmetry_mask": "simsiam_symmetry_mask",
+        "use_no_mask": "simsiam_no_mask",
+        "use_both_mask": "simsiam_both_mask",
+    },
+}
+
+
+def build_model(settings, image_shape, num_classes, total_steps=None):
     """The ADIOS model (encoder, masker, objective) for these settings."""
     widths = tuple(int(w) for w in str(settings["encoder_widths"]).split(","))
     if settings["encoder"] == "small_resnet":
@@ -198,27 +223,10 @@ def build_model(settings, image_shape, num_classes):
     else:
         masker = None
     name = settings["objective"]
-    if name == "simclr":
-        objective = objectives.SimCLR(
-            temperature=settings["temperature"],
-            projection_dim=settings["projection_dim"],
-            hidden_dim=settings["hidden_dim"],
-        )
-    elif name == "byol":
-        objective = objectives.BYOL(
-            projection_dim=settings["projection_dim"],
-            hidden_dim=settings["hidden_dim"],
-            predictor_hidden_dim=settings["predictor_hidden_dim"],
-        )
-    else:
-        objective = objectives.SimSiam(
-            projection_dim=settings["projection_dim"],
-            hidden_dim=settings["hidden_dim"],
-            predictor_hidden_dim=settings["predictor_hidden_dim"],
-            use_symmetry_mask=settings["simsiam_symmetry_mask"],
-            use_no_mask=settings["simsiam_no_mask"],
-            use_both_mask=settings["simsiam_both_mask"],
-        )
+    kwargs = {key: settings[setting] for key, setting in _OBJECTIVE_SETTINGS[name].items()}
+    if name == "byol":
+        kwargs["total_steps"] = max(int(total_steps or 0), 1)  # the momentum schedule's K
+    objective = objectives.get(name, **kwargs)
     return ADIOS(
         encoder,
         masker,
@@ -281,7 +289,10 @@ def train(settings, verbose="auto"):
     steps_per_epoch = settings["steps_per_epoch"] or len(train_images) // batch_size
 
     with _distribution_scope():
-        model = build_model(settings, (config.image_size, config.image_size, 3), num_classes)
+        model = build_model(
+            settings, (config.image_size, config.image_size, 3), num_classes,
+            total_steps=settings["epochs"] * steps_per_epoch,
+        )
         model.compile(
             encoder_optimizer=make_optimizer(settings, settings["learning_rate"], steps_per_epoch),
             masker_optimizer=make_optimizer(settings, settings["mask_learning_rate"], steps_per_epoch),
@@ -312,11 +323,25 @@ def train(settings, verbose="auto"):
                 tensorboard_dir=os.path.join(run_dir, "tensorboard"),
             ),
         )
+    shapes = data_lib.synthetic_shapes_options(settings["dataset"])
+    if model.masker is not None and shapes is not None:
+        truth = data_lib.load_synthetic_shapes(
+            settings["eval_split"], num_images=min(len(eval_images), 500),
+            image_size=config.image_size, seed=settings["seed"], background=shapes["background"],
+        )
+        callbacks.insert(1, MaskQualityMonitor(
+            np.asarray(data_lib.normalize(truth["images"].astype("float32") / 255.0, config)),
+            foreground=truth["foreground"], parts=truth["parts"],
+            every_n_epochs=settings["monitor_every"],
+        ))
     if train_labels is not None:
         knn_train = data_lib.make_eval_dataset(
             train_images[:2000], train_labels[:2000], config=config, batch_size=256
         )
-        callbacks.insert(1, KNNMonitor(knn_train, eval_batches, k=settings["knn_k"], temperature=settings["knn_temperature"]))
+        callbacks.insert(1, KNNMonitor(
+            knn_train, eval_batches, k=settings["knn_k"], temperature=settings["knn_temperature"],
+            every_n_epochs=settings["monitor_every"], probe_epochs=settings["monitor_probe_epochs"],
+        ))
 
     model.fit(
         train_ds,
@@ -384,10 +409,12 @@ def evaluate_model(model, settings, config, train_data, eval_data, verbose=0):
     results["kmeans_nmi"] = float(clustering["nmi"])
     results["kmeans_ari"] = float(clustering["ari"])
     results["chance_accuracy"] = float(1.0 / len(np.unique(train_y)))
-    if settings["dataset"].lower().startswith(("shapes", "synthetic")):
+    shapes = data_lib.synthetic_shapes_options(settings["dataset"])
+    if shapes is not None:
         ground_truth = data_lib.load_synthetic_shapes(
             settings["eval_split"], num_images=len(eval_images),
             image_size=int(eval_images.shape[1]), seed=settings["seed"],
+            background=shapes["background"],
         )
         if model.masker is not None:
             normalized = data_lib.normalize(ground_truth["images"].astype("float32") / 255.0, config)

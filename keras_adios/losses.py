@@ -1,7 +1,7 @@
 """ADIOS loss functions, written once in `keras.ops` for every backend.
 
 Each function follows the authors' code (YugeTen/adios, built on solo-learn);
-see `shared/adios-reference.md` §1.4-§2.1 for the derivations. They are plain
+see `docs/algorithm.md` §2 for the formulas. They are plain
 functions so they can be reused outside `keras_adios.ADIOS`.
 
 Conventions: embeddings are `(B, D)`; masks are `(B, H, W, N)` with values in

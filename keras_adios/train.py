@@ -86,6 +86,10 @@ def _define_flags():
     _F["knn_temperature"] = f.DEFINE_float("knn_temperature", D["knn_temperature"], "kNN temperature.", lower_bound=1e-6)
     _F["probe_epochs"] = f.DEFINE_integer("probe_epochs", D["probe_epochs"], "Linear probe epochs (on frozen features).", lower_bound=1)
     _F["num_vis_images"] = f.DEFINE_integer("num_vis_images", D["num_vis_images"], "Images in the mask grids.", lower_bound=1)
+    _F["monitor_every"] = f.DEFINE_integer("monitor_every", D["monitor_every"], "Epochs between kNN (and mask-quality) evaluations during training.", lower_bound=1)
+    _F["monitor_probe_epochs"] = f.DEFINE_integer(
+        "monitor_probe_epochs", D["monitor_probe_epochs"],
+        "Also train a linear probe with this many epochs at every monitoring point (None: kNN only).", lower_bound=1)
     _F["output_dir"] = f.DEFINE_string("output_dir", D["output_dir"], "Run folder (re-running with the same folder resumes).")
 
 

@@ -50,7 +50,7 @@ def _one_error_line(result, *fragments):
         assert fragment in last, last
 
 
-# === The recipe table (shared/adios-reference.md §3.2, written here by hand) ===
+# === The recipe table (the authors' scripts, written here by hand) ===
 
 # (ep, bs, lr, mask_lr, wd, N, fbase, norm, alpha_s, alpha_e, tau, hidden, pred, out, jitter)
 PAPER_ROWS = {

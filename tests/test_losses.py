@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 
 from keras_adios import losses
-from keras_adios.utils.testing import assert_allclose
+from harness import assert_allclose
 
 
 def _normalize(x):

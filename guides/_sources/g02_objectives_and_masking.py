@@ -92,7 +92,9 @@ def pretrain(masker="adios", objective="simclr", num_masks=4, sparsity_weight=1.
     model.compile(encoder_optimizer=keras.optimizers.Adam(2e-3),
                   masker_optimizer=keras.optimizers.Adam(mask_lr), run_eagerly=SMOKE)
     tracker = CoverageTracker(fixed_batch)
-    callbacks = [tracker] if isinstance(masker, layers.MaskGenerator) else []
+    # MomentumSchedule gives BYOL's target momentum its length (a no-op for the others).
+    callbacks = [keras_adios.callbacks.MomentumSchedule()]
+    callbacks += [tracker] if isinstance(masker, layers.MaskGenerator) else []
     start = time.time()
     if not SMOKE:
         model.fit(pairs.take(1), epochs=1, verbose=0)  # compile the step once, untimed

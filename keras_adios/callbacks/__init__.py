@@ -5,12 +5,24 @@
 - `MaskVisualizer`: PNG (and optionally TensorBoard) grids of the masker's
   masks and the masked images every n epochs; `render_mask_grid` renders
   the same grid as an array.
+- `MaskQualityMonitor`: mask confidence (and IoU/ARI against ground truth)
+  every n epochs, logged as `mask_confidence`, `mask_foreground_iou`, ...
 - `MetricsLogger`: the history so far as `metrics.json` and `metrics.csv`.
+- `MomentumSchedule`: gives BYOL's EMA momentum schedule its length from `fit`.
 """
 
 from keras_adios.callbacks.knn_monitor import KNNMonitor
 from keras_adios.callbacks.mask_grid import render_mask_grid
+from keras_adios.callbacks.mask_quality_monitor import MaskQualityMonitor
 from keras_adios.callbacks.mask_visualizer import MaskVisualizer
 from keras_adios.callbacks.metrics_logger import MetricsLogger
+from keras_adios.callbacks.momentum_schedule import MomentumSchedule
 
-__all__ = ["KNNMonitor", "MaskVisualizer", "MetricsLogger", "render_mask_grid"]
+__all__ = [
+    "KNNMonitor",
+    "MaskQualityMonitor",
+    "MaskVisualizer",
+    "MetricsLogger",
+    "MomentumSchedule",
+    "render_mask_grid",
+]

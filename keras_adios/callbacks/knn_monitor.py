@@ -6,6 +6,7 @@ from keras_adios.evaluation._utils import check_positive_int
 from keras_adios.evaluation.feature_extraction import extract_features
 from keras_adios.evaluation.knn import _DISTANCES
 from keras_adios.evaluation.knn import knn_accuracy
+from keras_adios.evaluation.linear_probe import linear_probe
 
 
 class KNNMonitor(keras.callbacks.Callback):
@@ -22,6 +23,12 @@ class KNNMonitor(keras.callbacks.Callback):
     this callback in the list to see it in the same epoch). On the other
     epochs the key is absent.
 
+    With `probe_epochs` set, a linear probe (`keras_adios.evaluation.
+    linear_probe`, standardised features, Adam, `probe_epochs` epochs) is
+    also trained on the same `train_data` features and its `val_data`
+    accuracy logged as `logs["val_linear_probe_accuracy"]`: accuracy vs
+    training steps for both protocols at the cost of one feature pass.
+
     Features are recomputed for the whole `train_data` each time, so pass a
     subset (e.g. 10k images) when the train set is large.
 
@@ -36,6 +43,9 @@ class KNNMonitor(keras.callbacks.Callback):
         distance: `"cosine"` (default) or `"euclidean"`.
         encoder: a model to use instead of `self.model.encoder`, or None.
         log_key: str. Name of the logged value.
+        probe_epochs: optional int. Also train and log a linear probe with
+            this many epochs (`None`, the default: kNN only).
+        probe_log_key: str. Name of the logged probe accuracy.
 
     Example:
 
@@ -69,6 +79,8 @@ class KNNMonitor(keras.callbacks.Callback):
         distance="cosine",
         encoder=None,
         log_key="val_knn_accuracy",
+        probe_epochs=None,
+        probe_log_key="val_linear_probe_accuracy",
     ):
         super().__init__()
         if train_data is None or val_data is None:
@@ -103,7 +115,12 @@ class KNNMonitor(keras.callbacks.Callback):
         self.distance = distance
         self.encoder = encoder
         self.log_key = log_key
+        self.probe_epochs = (
+            None if probe_epochs is None else check_positive_int(probe_epochs, "probe_epochs")
+        )
+        self.probe_log_key = probe_log_key
         self.last_accuracy = None
+        self.last_probe_accuracy = None
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs != 0:
@@ -111,12 +128,17 @@ class KNNMonitor(keras.callbacks.Callback):
         accuracy = self.evaluate()
         if logs is not None:
             logs[self.log_key] = accuracy
+            if self.probe_epochs is not None:
+                logs[self.probe_log_key] = self.last_probe_accuracy
 
     def evaluate(self):
         """Computes the kNN accuracy with the current encoder weights now.
 
+        With `probe_epochs` set, also trains the linear probe and stores its
+        accuracy in `last_probe_accuracy`.
+
         Returns:
-            The accuracy, a Python float in [0, 1].
+            The kNN accuracy, a Python float in [0, 1].
         """
         encoder = self.encoder
         if encoder is None:
@@ -147,6 +169,16 @@ class KNNMonitor(keras.callbacks.Callback):
             temperature=self.temperature,
             distance=self.distance,
         )
+        if self.probe_epochs is not None:
+            self.last_probe_accuracy = float(
+                linear_probe(
+                    train_x.reshape(train_x.shape[0], -1),
+                    train_y,
+                    val_x.reshape(val_x.shape[0], -1),
+                    val_y,
+                    epochs=self.probe_epochs,
+                )["test_accuracy"]
+            )
         return self.last_accuracy
 
     def get_config(self):
@@ -158,4 +190,6 @@ class KNNMonitor(keras.callbacks.Callback):
             "batch_size": self.batch_size,
             "distance": self.distance,
             "log_key": self.log_key,
+            "probe_epochs": self.probe_epochs,
+            "probe_log_key": self.probe_log_key,
         }

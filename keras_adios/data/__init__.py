@@ -20,7 +20,7 @@ from keras_adios.data.augmentation import (
 )
 from keras_adios.data.augmentation_config import AugmentationConfig
 from keras_adios.data.background_variants import background_variants
-from keras_adios.data.dataset_loader import load_dataset
+from keras_adios.data.dataset_loader import load_dataset, synthetic_shapes_options
 from keras_adios.data.errors import DatasetNotFoundError
 from keras_adios.data.image_folder import load_image_folder
 from keras_adios.data.pipeline import make_eval_dataset, make_pretrain_dataset
@@ -44,5 +44,6 @@ __all__ = [
     "make_eval_dataset",
     "make_pretrain_dataset",
     "normalize",
+    "synthetic_shapes_options",
     "validate_arrays",
 ]

@@ -12,6 +12,9 @@ IMAGENET_STD = (0.228, 0.224, 0.225)
 # agree to 4 decimals): per-channel mean 0.485, std 0.167; rounded.
 SHAPES_MEAN = (0.49, 0.49, 0.49)
 SHAPES_STD = (0.17, 0.17, 0.17)
+# The same for `background="shortcut"` (loud backgrounds): mean 0.468, std 0.222.
+SHAPES_SHORTCUT_MEAN = (0.47, 0.47, 0.47)
+SHAPES_SHORTCUT_STD = (0.22, 0.22, 0.22)
 
 # Sizes and statistics from the ADIOS code (`src/args/utils.py`,
 # `pretrain_dataloader.py`); augmentation strengths are the ADIOS defaults
@@ -38,6 +41,12 @@ _PRESETS = {
         image_size=64, mean=SHAPES_MEAN, std=SHAPES_STD, min_scale=0.2, blur_prob=0.5
     ),
 }
+_PRESETS["shapes32shortcut"] = dict(
+    _PRESETS["shapes32"], mean=SHAPES_SHORTCUT_MEAN, std=SHAPES_SHORTCUT_STD
+)
+_PRESETS["shapes64shortcut"] = dict(
+    _PRESETS["shapes64"], mean=SHAPES_SHORTCUT_MEAN, std=SHAPES_SHORTCUT_STD
+)
 
 
 def _check_probability(name, value):
@@ -239,7 +248,8 @@ class AugmentationConfig:
                 110 + center crop 96; see `eval_transform` for the ADIOS
                 code's 256 -> 96 quirk), `"shapes32"`, `"shapes64"` (the
                 synthetic shapes: measured statistics, `min_scale=0.2`, no
-                blur at 32 px).
+                blur at 32 px), `"shapes32_shortcut"`, `"shapes64_shortcut"`
+                (the same with the statistics of the loud backgrounds).
             **overrides: any `AugmentationConfig` argument, e.g.
                 `brightness=0.4` for the BYOL jitter of the ADIOS scripts.
         """

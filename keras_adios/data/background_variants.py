@@ -28,6 +28,13 @@ def background_variants(data, seed=0):
         `"mixed_rand"`: the foreground of image `i` pasted on the background
         of another, randomly chosen image `j != i` (a random cyclic
         permutation, so the background never comes from the same image);
+        `"mixed_same"` (when `data` has `"labels"`): the same with `j` drawn
+        among the other images of the same class (a random cyclic
+        permutation within each class; an image alone in its class keeps its
+        own background). Where backgrounds carry class information (the
+        real Backgrounds Challenge), `mixed_same - mixed_rand` measures how
+        much a classifier relies on them; on the synthetic shapes they carry
+        none, so the two agree up to noise;
         `"only_bg"` (when `data` has `"background"`): the object-free
         background alone. A classifier should be at chance on it; on the
         synthetic shapes the background carries no class information.
@@ -39,7 +46,7 @@ def background_variants(data, seed=0):
 
     test = load_synthetic_shapes("test", num_images=500)
     variants = background_variants(test, seed=0)
-    sorted(variants)  # ['mixed_rand', 'only_bg', 'only_fg', 'original']
+    sorted(variants)  # ['mixed_rand', 'mixed_same', 'only_bg', 'only_fg', 'original']
     ```
     """
     images = np.asarray(data["images"])
@@ -82,6 +89,24 @@ def background_variants(data, seed=0):
         "only_fg": np.where(fg, images, np.zeros_like(images)),
         "mixed_rand": np.where(fg, images, backgrounds[donor]),
     }
+    if "labels" in data:
+        labels = np.asarray(data["labels"]).reshape(-1)
+        if labels.shape[0] != num:
+            raise ValueError(
+                "`data['labels']` must have one label per image. "
+                f"Received: {labels.shape[0]} labels for {num} images"
+            )
+        same = _same_class_donors(labels, np.random.default_rng([seed, 1]))
+        variants["mixed_same"] = np.where(fg, images, backgrounds[same])
     if "background" in data:
         variants["only_bg"] = backgrounds
     return variants
+
+
+def _same_class_donors(labels, rng):
+    """`donor[i]`: another image of `labels[i]`'s class (a cycle per class)."""
+    donor = np.arange(labels.shape[0])
+    for label in np.unique(labels):
+        members = rng.permutation(np.nonzero(labels == label)[0])
+        donor[members] = np.roll(members, -1)
+    return donor

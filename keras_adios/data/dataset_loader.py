@@ -9,7 +9,34 @@ from keras_adios.data.synthetic_shapes import load_synthetic_shapes
 from keras_adios.data.tfds_source import load_tfds
 
 _SHAPES_SIZES = {"shapes": 32, "shapes32": 32, "shapes64": 64, "synthetic_shapes": 32}
+_SHORTCUT_SUFFIX = "_shortcut"
 _NUMPY_TFDS = ("cifar10", "cifar100")
+
+
+def synthetic_shapes_options(spec):
+    """The `load_synthetic_shapes` options a dataset name stands for, or None.
+
+    Args:
+        spec: a `load_dataset` name, e.g. `"shapes32"` or `"shapes64_shortcut"`.
+
+    Returns:
+        `{"image_size": int, "background": "subdued" | "shortcut"}` for the
+        synthetic shapes' names, `None` for every other source.
+
+    Example:
+
+    ```python
+    synthetic_shapes_options("shapes32_shortcut")  # {'image_size': 32, 'background': 'shortcut'}
+    synthetic_shapes_options("cifar10")            # None
+    ```
+    """
+    key = str(spec).lower()
+    background = "subdued"
+    if key.endswith(_SHORTCUT_SUFFIX):
+        key, background = key[: -len(_SHORTCUT_SUFFIX)], "shortcut"
+    if key not in _SHAPES_SIZES:
+        return None
+    return {"image_size": _SHAPES_SIZES[key], "background": background}
 
 
 def load_dataset(
@@ -27,7 +54,9 @@ def load_dataset(
     Specifications:
     * `"shapes32"`, `"shapes64"` (or `"shapes"`, `"synthetic_shapes"`, 32 px
       unless `image_size` says otherwise): `load_synthetic_shapes`, with
-      `num_images` and `seed`;
+      `num_images` and `seed`; with the suffix `"_shortcut"` (e.g.
+      `"shapes32_shortcut"`) the variant whose loud backgrounds are a
+      shortcut for SSL (`background="shortcut"`);
     * `"folder:PATH"`: `load_image_folder`; uses `PATH/<split>/` when it
       exists, else, for `split="train"`, `PATH` itself;
     * `"npz:PATH"`: a NumPy file with `images` (and `labels`) arrays;
@@ -43,12 +72,14 @@ def load_dataset(
         DatasetNotFoundError: the data is not available locally.
     """
     key = spec.lower()
-    if key in _SHAPES_SIZES:
+    shapes = synthetic_shapes_options(spec)
+    if shapes is not None:
         data = load_synthetic_shapes(
             split,
             num_images=num_images,
-            image_size=image_size or _SHAPES_SIZES[key],
+            image_size=image_size or shapes["image_size"],
             seed=seed,
+            background=shapes["background"],
         )
         return data["images"], data["labels"]
     if key.startswith("folder:"):

@@ -122,6 +122,12 @@ _NUM_PATTERNS = 5  # noise, stripes, checkerboard, gradient, blobs
 _BG_SATURATION = (0.0, 0.1)
 _BG_VALUE = (0.4, 0.6)
 _BG_CONTRAST = 0.35
+# `background="shortcut"`: the loud backgrounds (the dataset's first design),
+# kept as the variant on which the background is the easiest shared cue.
+_BACKGROUNDS = {
+    "subdued": dict(saturation=_BG_SATURATION, value=_BG_VALUE, contrast=_BG_CONTRAST),
+    "shortcut": dict(saturation=(0.0, 0.45), value=(0.15, 0.9), contrast=1.0),
+}
 _NOISE_GRID = 6
 _NUM_BLOBS = 3
 
@@ -183,7 +189,7 @@ def _hsv_to_rgb(h, s, v):
     return np.stack([r, g, b], axis=-1)
 
 
-def _draw_scene_params(rng, n, max_rotation):
+def _draw_scene_params(rng, n, max_rotation, background):
     """All random draws of a block that do not depend on the resolution."""
     num_classes = len(CLASS_NAMES)
     reps = -(-n // num_classes)
@@ -211,8 +217,8 @@ def _draw_scene_params(rng, n, max_rotation):
     p["bg_hsv"] = np.stack(
         [
             rng.uniform(0.0, 1.0, size=(n, 2)),
-            rng.uniform(*_BG_SATURATION, size=(n, 2)),
-            rng.uniform(*_BG_VALUE, size=(n, 2)),
+            rng.uniform(*_BACKGROUNDS[background]["saturation"], size=(n, 2)),
+            rng.uniform(*_BACKGROUNDS[background]["value"], size=(n, 2)),
         ],
         axis=-1,
     )
@@ -276,7 +282,7 @@ def _pattern(kind, p, x, y):
     return np.minimum(blobs, 1.0)
 
 
-def _backgrounds(p, size, rng):
+def _backgrounds(p, size, rng, background):
     n = p["labels"].shape[0]
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size
     y, x = np.meshgrid(coords, coords, indexing="ij")
@@ -293,7 +299,7 @@ def _backgrounds(p, size, rng):
         weight = np.where(use_a[sel], mix[sel], 0.0) + np.where(use_b[sel], 1 - mix[sel], 0.0)
         subset = {k: v[sel] for k, v in p.items()}
         pattern[sel] += weight[:, None, None] * _pattern(kind, subset, x, y)
-    pattern = 0.5 + _BG_CONTRAST * (pattern - 0.5)
+    pattern = 0.5 + _BACKGROUNDS[background]["contrast"] * (pattern - 0.5)
 
     colors = _hsv_to_rgb(*np.moveaxis(p["bg_hsv"], -1, 0)).astype(np.float32)  # (n, 2, 3)
     c0, c1 = colors[:, None, None, 0], colors[:, None, None, 1]
@@ -343,11 +349,11 @@ def _objects(p, size):
     return parts
 
 
-def _generate_block(seed, split_id, block, size, max_rotation):
+def _generate_block(seed, split_id, block, size, max_rotation, background_kind):
     rng = np.random.default_rng([seed, split_id, block])
-    p = _draw_scene_params(rng, _BLOCK_SIZE, max_rotation)
+    p = _draw_scene_params(rng, _BLOCK_SIZE, max_rotation, background_kind)
     parts = _objects(p, size)
-    background = _backgrounds(p, size, rng)
+    background = _backgrounds(p, size, rng, background_kind)
     fg_colors = _hsv_to_rgb(*np.moveaxis(p["fg_hsv"], -1, 0))  # (n, P, 3)
     fg_colors = np.clip(fg_colors * 255.0 + 0.5, 0.0, 255.0).astype(np.uint8)
     palette = np.concatenate([np.zeros_like(fg_colors[:, :1]), fg_colors], axis=1)
@@ -364,7 +370,12 @@ def _generate_block(seed, split_id, block, size, max_rotation):
 
 
 def load_synthetic_shapes(
-    split="train", num_images=None, image_size=32, seed=0, max_rotation=180.0
+    split="train",
+    num_images=None,
+    image_size=32,
+    seed=0,
+    max_rotation=180.0,
+    background="subdued",
 ):
     """Generates the synthetic shapes dataset (no download, deterministic).
 
@@ -385,6 +396,14 @@ def load_synthetic_shapes(
         max_rotation: float. Objects are rotated by an angle drawn uniformly
             from `[-max_rotation, max_rotation]` degrees. Defaults to `180.0`
             (any orientation).
+        background: `"subdued"` (default) or `"shortcut"`. `"shortcut"`
+            draws the backgrounds loud (saturation up to 0.45, value
+            0.15-0.9, full texture contrast): then the background, which
+            covers most of the image and survives crops and colour jitter,
+            is the easiest cue two views of an image share, and SSL learns
+            it instead of the shape, as in the Backgrounds Challenge (Xiao
+            et al., 2020). Everything else (objects, colours, masks, labels)
+            is the same scene for the same seed.
 
     Returns:
         A dict of NumPy arrays:
@@ -421,6 +440,11 @@ def load_synthetic_shapes(
         )
     if int(seed) != seed or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed}")
+    if background not in _BACKGROUNDS:
+        raise ValueError(
+            f"`background` must be one of {sorted(_BACKGROUNDS)}. "
+            f"Received: background={background!r}"
+        )
     num_images, image_size, seed = int(num_images), int(image_size), int(seed)
     out = {
         "images": np.empty((num_images, image_size, image_size, 3), np.uint8),
@@ -431,7 +455,12 @@ def load_synthetic_shapes(
     }
     for start in range(0, num_images, _BLOCK_SIZE):
         block = _generate_block(
-            seed, _SPLIT_IDS[split], start // _BLOCK_SIZE, image_size, float(max_rotation)
+            seed,
+            _SPLIT_IDS[split],
+            start // _BLOCK_SIZE,
+            image_size,
+            float(max_rotation),
+            background,
         )
         stop = min(start + _BLOCK_SIZE, num_images)
         for key, value in out.items():

@@ -14,9 +14,10 @@ batch (tested in `tests/distribute/`).
 - reports global-batch metrics: its trackers are `keras.metrics.Mean`s whose
   variables are SUM-aggregated across replicas; mask coverages are averaged
   over the global batch before their min/max are taken;
-- takes SimCLR negatives from the global batch (`cross_replica_gather`,
-  an all-gather with a correct gradient); `SimCLR(cross_replica_negatives=
-  False)` keeps per-replica negatives;
+- SimCLR takes its negatives from the global batch by calling
+  `cross_replica_gather` (an all-gather with a correct gradient) itself;
+  `SimCLR(cross_replica_negatives=False)` keeps per-replica negatives.
+  Any objective that needs global-batch statistics does the same;
 - draws ADIOS-s mask slots independently on every replica (the replica id is
   folded into the seed);
 - with `use_sync_batchnorm(model)` (or `ResNet18(norm="sync_batch")`) uses
@@ -74,10 +75,12 @@ available (`use_sync_batchnorm` raises).
 import json
 import os
 
+from keras_adios.distribute.replica import apply_multi_worker_workaround
 from keras_adios.distribute.replica import cross_replica_gather
 from keras_adios.distribute.replica import cross_replica_mean
 from keras_adios.distribute.replica import num_replicas_in_sync
 from keras_adios.distribute.replica import replica_id
+from keras_adios.distribute.replica import replica_seed
 from keras_adios.distribute.replica import scale_loss_for_gradients
 from keras_adios.distribute.replica import use_sync_batchnorm
 from keras_adios.distribute.strategy import get_strategy
@@ -101,12 +104,14 @@ def is_chief():
 
 
 __all__ = [
+    "apply_multi_worker_workaround",
     "cross_replica_gather",
     "cross_replica_mean",
     "get_strategy",
     "is_chief",
     "num_replicas_in_sync",
     "replica_id",
+    "replica_seed",
     "scale_loss_for_gradients",
     "use_sync_batchnorm",
 ]

@@ -1,6 +1,7 @@
-"""Per-replica plumbing used by the shared ADIOS step (internal).
+"""Per-replica helpers for code that runs inside a training step.
 
-Every function here is a no-op (identity, 1, 0, ...) unless it runs inside a
+Public helpers that the ADIOS step and the objectives call explicitly. Every
+function here is a no-op (identity, 1, 0, ...) unless it runs inside a
 `tf.distribute` replica context with more than one replica in sync. On JAX
 (`keras.distribution.DataParallel`) the jitted step sees the global batch and
 XLA SPMD inserts the collectives, so nothing needs to be done; on PyTorch
@@ -222,30 +223,25 @@ def use_sync_batchnorm(model):
     return count
 
 
-def configure_model(model):
-    """Distribution set-up of an `ADIOS` model, called from `ADIOS.compile`.
+def apply_multi_worker_workaround(model):
+    """Applies the Keras 3.15 `MultiWorkerMirroredStrategy` workaround if needed.
 
-    On TensorFlow, under a strategy with more than one replica, gives the
-    objective the cross-replica `gather_fn` (if it has one that is unset;
-    `SimCLR(cross_replica_negatives=False)` then ignores it), and under a
-    multi-worker `MultiWorkerMirroredStrategy` applies the Keras 3.15
-    workaround of `keras_adios.distribute.multi_worker_patch`.
+    A no-op unless the backend is TensorFlow and `model`'s strategy is a
+    multi-worker `MultiWorkerMirroredStrategy`; then
+    `keras_adios.distribute.multi_worker_patch.apply(model)` (see that
+    module). `ADIOS.compile` calls it.
 
     Args:
-        model: a `keras_adios.ADIOS`.
+        model: a `keras.Model`.
+
+    Returns:
+        Whether the workaround was applied.
     """
-    tf = _tf()
-    if tf is None:
-        return
-    strategy = model.distribute_strategy
-    objective = model.objective
-    if (
-        strategy.num_replicas_in_sync > 1
-        and hasattr(objective, "gather_fn")
-        and objective.gather_fn is None
-    ):
-        objective.gather_fn = cross_replica_gather
+    if _tf() is None:
+        return False
     from keras_adios.distribute import multi_worker_patch
 
-    if multi_worker_patch.is_multi_worker(strategy):
-        multi_worker_patch.apply(model)
+    if not multi_worker_patch.is_multi_worker(model.distribute_strategy):
+        return False
+    multi_worker_patch.apply(model)
+    return True

@@ -18,8 +18,8 @@ def get_strategy(tpu=None, multi_worker=False, verbose=True):
     4. Otherwise the default strategy (one GPU or the CPU).
 
     Create the model, compile it and call `fit` under `strategy.scope()`.
-    `keras_adios.ADIOS.compile` then switches on cross-replica SimCLR
-    negatives and, for multi-worker training, the Keras 3.15 workaround.
+    `keras_adios.ADIOS.compile` then applies, for multi-worker training,
+    the Keras 3.15 workaround.
 
     Args:
         tpu: optional TPU name or address for `TPUClusterResolver`; `None`

@@ -22,6 +22,7 @@ from keras_adios.evaluation.mask_metrics import compute_masks
 from keras_adios.evaluation.mask_metrics import evaluate_masks
 from keras_adios.evaluation.mask_metrics import hard_mask_assignment
 from keras_adios.evaluation.mask_metrics import mask_ari
+from keras_adios.evaluation.mask_metrics import mask_confidence
 from keras_adios.evaluation.mask_metrics import mask_foreground_iou
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "knn_classify",
     "linear_probe",
     "mask_ari",
+    "mask_confidence",
     "mask_foreground_iou",
     "mutual_information",
     "normalized_mutual_info",

@@ -34,6 +34,30 @@ def hard_mask_assignment(masks):
     return np.argmax(masks, axis=-1).astype(np.int64)
 
 
+def mask_confidence(masks):
+    """How committed soft masks are: the mean over pixels of `max_n m_n`.
+
+    For N masks that partition every pixel (a softmax over N), the value is
+    `1 / N` when every pixel is shared equally by all masks and `1` when
+    every pixel belongs to exactly one mask (hard masks).
+
+    Args:
+        masks: array `(B, H, W, N)` of soft masks.
+
+    Returns:
+        A Python float in `[1 / N, 1]` for masks that sum to 1 per pixel.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adios.evaluation import mask_confidence
+    >>> mask_confidence(np.full((1, 2, 2, 4), 0.25))
+    0.25
+    """
+    masks = _as_masks(masks)
+    return float(np.mean(np.max(masks, axis=-1)))
+
+
 def mask_foreground_iou(masks, foreground):
     """Mean over images of the best mask's IoU with the foreground.
 
@@ -147,15 +171,17 @@ def evaluate_masks(
             masker expects them.
         foreground: array `(num_images, H, W)` of foreground masks, or None.
         parts: int array `(num_images, H, W)` of part/object segment ids, or
-            None.
+            None. Without `foreground` and `parts` only the confidence is
+            computed.
         batch_size: int. Images per masker call.
         ignore_label: int or None. Passed to `mask_ari` for the parts score
             (e.g. 0 to ignore the background, "ARI-fg").
 
     Returns:
-        A dict of Python floats: with `foreground`, `foreground_iou`
-        (`mask_foreground_iou`) and `foreground_ari` (`mask_ari` against the
-        foreground/background partition); with `parts`, `parts_ari`.
+        A dict of Python floats: `confidence` (`mask_confidence`); with
+        `foreground`, `foreground_iou` (`mask_foreground_iou`) and
+        `foreground_ari` (`mask_ari` against the foreground/background
+        partition); with `parts`, `parts_ari`.
 
     Example:
 
@@ -170,11 +196,6 @@ def evaluate_masks(
     >>> evaluate_masks(masker, images, foreground=fg)["foreground_iou"]
     1.0
     """
-    if foreground is None and parts is None:
-        raise ValueError(
-            "Pass `foreground` and/or `parts`. Received: foreground=None, "
-            "parts=None"
-        )
     if getattr(masker, "masker", None) is not None:
         masker = masker.masker
     if masker is None or not callable(masker):
@@ -184,7 +205,7 @@ def evaluate_masks(
         )
     batch_size = check_positive_int(batch_size, "batch_size")
     masks = compute_masks(masker, images, batch_size=batch_size)
-    results = {}
+    results = {"confidence": mask_confidence(masks)}
     if foreground is not None:
         foreground = _as_binary(foreground, "foreground", masks.shape[:3])
         results["foreground_iou"] = mask_foreground_iou(masks, foreground)

@@ -1,7 +1,13 @@
-"""Keras layers of keras_adios: the ADIOS mask generator and baseline maskers."""
+"""Keras layers of keras_adios: the masker contract, the ADIOS mask generator, baselines.
+
+- `Masker`: the base class (contract) of every occlusion model ADIOS uses.
+- `MaskGenerator`: the authors' UNet with a softmax over N masks (learned).
+- `RandomPatchMasker`, `RandomBlockMasker`: MAE / BEiT-style fixed baselines.
+"""
 
 from keras_adios.layers.mask_generator import MaskGenerator
+from keras_adios.layers.masker import Masker
 from keras_adios.layers.random_block_masker import RandomBlockMasker
 from keras_adios.layers.random_patch_masker import RandomPatchMasker
 
-__all__ = ["MaskGenerator", "RandomBlockMasker", "RandomPatchMasker"]
+__all__ = ["MaskGenerator", "Masker", "RandomBlockMasker", "RandomPatchMasker"]

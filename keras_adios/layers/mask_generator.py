@@ -5,15 +5,14 @@ import math
 import keras
 from keras import ops
 
+from keras_adios.layers.masker import Masker
+from keras_adios.utils import validation
+
 _NORMS = ("group", "instance", "none")
 _GROUP_NORM_GROUPS = 8
 _NORM_EPSILON = 1e-5
 _MIN_IMAGE_SIZE = 16
 _MIN_NUM_BLOCKS = 3
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def default_num_blocks(image_size):
@@ -79,7 +78,7 @@ def group_norm(x, gamma, beta, groups, epsilon=_NORM_EPSILON):
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
-class MaskGenerator(keras.layers.Layer):
+class MaskGenerator(Masker):
     """ADIOS occlusion model: a UNet followed by a softmax mask head.
 
     This is the masking network of ADIOS ([Shi et al., 2022](
@@ -103,8 +102,10 @@ class MaskGenerator(keras.layers.Layer):
     The layer is built for one fixed square image size, because the
     bottleneck is fully connected.
 
+    A `keras_adios.layers.Masker` with `learned = True`.
+
     Args:
-        num_masks: int. Number of masks N (output channels), at least 1.
+        num_masks: int. Number of masks N (output channels), at least 2.
         filters: int. Base width `c` of the UNet (`mask_fbase` in the
             official code). Must be a multiple of 8 with `norm="group"`.
             Defaults to `32`.
@@ -155,21 +156,9 @@ class MaskGenerator(keras.layers.Layer):
         bottleneck_units=128,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if not _is_int(num_masks) or num_masks < 1:
-            raise ValueError(
-                "`num_masks` must be an integer >= 1. "
-                f"Received: num_masks={num_masks!r}"
-            )
-        if not _is_int(filters) or filters < 1:
-            raise ValueError(
-                "`filters` must be an integer >= 1. "
-                f"Received: filters={filters!r}"
-            )
-        if norm not in _NORMS:
-            raise ValueError(
-                f"`norm` must be one of {_NORMS}. Received: norm={norm!r}"
-            )
+        super().__init__(num_masks=num_masks, **kwargs)
+        validation.check_positive_int(filters, "filters")
+        validation.check_choice(norm, "norm", _NORMS)
         if norm == "group" and filters % _GROUP_NORM_GROUPS != 0:
             raise ValueError(
                 f'With `norm="group"`, `filters` must be divisible by '
@@ -179,26 +168,14 @@ class MaskGenerator(keras.layers.Layer):
                 f'{_GROUP_NORM_GROUPS} or norm="instance"/"none". '
                 f"Received: filters={filters}"
             )
-        if num_blocks is not None and (
-            not _is_int(num_blocks) or num_blocks < _MIN_NUM_BLOCKS
-        ):
-            raise ValueError(
-                f"`num_blocks` must be None or an integer >= "
-                f"{_MIN_NUM_BLOCKS}. Received: num_blocks={num_blocks!r}"
-            )
-        if not _is_int(bottleneck_units) or bottleneck_units < 1:
-            raise ValueError(
-                "`bottleneck_units` must be an integer >= 1. "
-                f"Received: bottleneck_units={bottleneck_units!r}"
-            )
+        validation.check_int(num_blocks, "num_blocks", minimum=_MIN_NUM_BLOCKS, allow_none=True)
+        validation.check_positive_int(bottleneck_units, "bottleneck_units")
 
         # === Config ===
-        self.num_masks = num_masks
         self.filters = filters
         self.norm = norm
         self.num_blocks = num_blocks
         self.bottleneck_units = bottleneck_units
-        self.supports_masking = False
 
         # Set in `build`.
         self.image_size = None
@@ -211,37 +188,19 @@ class MaskGenerator(keras.layers.Layer):
     # --------------------------------------------------------------------- #
 
     def _check_shape(self, shape, where):
-        shape = tuple(shape)
-        if len(shape) != 4:
-            raise ValueError(
-                f"{self.__class__.__name__} expects 4D images "
-                f"(batch, height, width, channels) at {where}. "
-                f"Received: input_shape={shape}"
-            )
-        _, height, width, channels = shape
-        if height is None or width is None:
-            raise ValueError(
-                f"{self.__class__.__name__} needs a static spatial size "
-                "(its bottleneck is fully connected). "
-                f"Received: input_shape={shape}"
-            )
+        _, height, width = self.check_images(shape)
         if height != width:
             raise ValueError(
                 f"{self.__class__.__name__} expects square images "
-                f"(height == width). Received: input_shape={shape}"
+                f"(height == width). Received: input_shape={tuple(shape)} at {where}"
             )
         if height < _MIN_IMAGE_SIZE:
             raise ValueError(
                 f"{self.__class__.__name__} expects images of at least "
                 f"{_MIN_IMAGE_SIZE}x{_MIN_IMAGE_SIZE} pixels. "
-                f"Received: input_shape={shape}"
+                f"Received: input_shape={tuple(shape)} at {where}"
             )
-        if channels is None:
-            raise ValueError(
-                f"{self.__class__.__name__} needs a static channel count. "
-                f"Received: input_shape={shape}"
-            )
-        return height, channels
+        return height, shape[-1]
 
     # --------------------------------------------------------------------- #
     # Build
@@ -427,20 +386,7 @@ class MaskGenerator(keras.layers.Layer):
                 x = self.upsample(x)
 
         logits = ops.cast(self.head(x), "float32")
-        if self.num_masks == 1:
-            # A softmax over one channel is identically 1; written this way
-            # to keep the graph connected (zero gradients) without Keras'
-            # size-1 softmax warning.
-            return ops.exp(logits - logits)
         return ops.softmax(logits, axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.num_masks,)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype="float32"
-        )
 
     # --------------------------------------------------------------------- #
     # Config

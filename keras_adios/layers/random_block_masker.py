@@ -5,20 +5,15 @@ import math
 import keras
 from keras import ops
 
-from keras_adios.layers.random_patch_masker import _is_int
-from keras_adios.layers.random_patch_masker import grid_to_pixels
-from keras_adios.layers.random_patch_masker import patch_grid
-from keras_adios.layers.random_patch_masker import validate_mask_ratio
-from keras_adios.layers.random_patch_masker import validate_patch_size
-from keras_adios.layers.random_patch_masker import validate_seed
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+from keras_adios.layers.masker import Masker
+from keras_adios.layers.patch_grid import check_mask_ratio
+from keras_adios.layers.patch_grid import grid_to_pixels
+from keras_adios.layers.patch_grid import patch_grid
+from keras_adios.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
-class RandomBlockMasker(keras.layers.Layer):
+class RandomBlockMasker(Masker):
     """BEiT-style block-wise random masking, a non-learned baseline for ADIOS.
 
     Baseline masking scheme for comparison with the learned ADIOS masks
@@ -33,7 +28,8 @@ class RandomBlockMasker(keras.layers.Layer):
     aspect ratio (height / width, log-uniform in `aspect_range`) and a
     random position, and is clipped to the grid. The layer has the same
     call signature as `MaskGenerator`: images in, masks
-    `(batch, height, width, 1)` out, with 1 meaning "occluded". It has no
+    `(batch, height, width, 1)` out, with 1 meaning "occluded" (a
+    `keras_adios.layers.Masker` with `learned = False`). It has no
     weights; the randomness comes from a `keras.random.SeedGenerator`, so
     it runs inside jitted train steps on every backend.
 
@@ -89,6 +85,8 @@ class RandomBlockMasker(keras.layers.Layer):
     ```
     """
 
+    learned = False
+
     def __init__(
         self,
         mask_ratio=0.3,
@@ -99,29 +97,21 @@ class RandomBlockMasker(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        mask_ratio = validate_mask_ratio(mask_ratio)
-        patch_size = validate_patch_size(patch_size)
-        if not _is_int(min_block_patches) or min_block_patches < 1:
-            raise ValueError(
-                "`min_block_patches` must be an integer >= 1. "
-                f"Received: min_block_patches={min_block_patches!r}"
-            )
+        super().__init__(num_masks=1, **kwargs)
+        mask_ratio = check_mask_ratio(mask_ratio)
+        patch_size = validation.check_positive_int(patch_size, "patch_size", allow_none=True)
+        validation.check_positive_int(min_block_patches, "min_block_patches")
         if (
             not isinstance(aspect_range, (list, tuple))
             or len(aspect_range) != 2
-            or not all(_is_number(a) for a in aspect_range)
+            or not all(validation.is_number(a) for a in aspect_range)
             or not 0 < aspect_range[0] <= aspect_range[1]
         ):
             raise ValueError(
                 "`aspect_range` must be a pair of numbers (low, high) with "
                 f"0 < low <= high. Received: aspect_range={aspect_range!r}"
             )
-        if not _is_int(max_blocks) or max_blocks < 1:
-            raise ValueError(
-                "`max_blocks` must be an integer >= 1. "
-                f"Received: max_blocks={max_blocks!r}"
-            )
+        validation.check_positive_int(max_blocks, "max_blocks")
 
         # === Config ===
         self.mask_ratio = mask_ratio
@@ -129,9 +119,7 @@ class RandomBlockMasker(keras.layers.Layer):
         self.min_block_patches = min_block_patches
         self.aspect_range = (float(aspect_range[0]), float(aspect_range[1]))
         self.max_blocks = max_blocks
-        self.seed = validate_seed(seed)
-        self.num_masks = 1
-        self.supports_masking = False
+        self.seed = validation.check_int(seed, "seed", allow_none=True)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def target_patches(self, num_patches):
@@ -209,12 +197,7 @@ class RandomBlockMasker(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         patch_grid(self.__class__.__name__, input_shape, self.patch_size)
-        return tuple(input_shape[:-1]) + (1,)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype="float32"
-        )
+        return super().compute_output_shape(input_shape)
 
     def get_config(self):
         config = super().get_config()

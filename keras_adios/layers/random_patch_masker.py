@@ -5,87 +5,15 @@ import math
 import keras
 from keras import ops
 
-_DEFAULT_GRID = 8
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def validate_mask_ratio(mask_ratio):
-    if (
-        isinstance(mask_ratio, bool)
-        or not isinstance(mask_ratio, (int, float))
-        or not 0.0 < mask_ratio < 1.0
-    ):
-        raise ValueError(
-            "`mask_ratio` must be a number strictly between 0 and 1. "
-            f"Received: mask_ratio={mask_ratio!r}"
-        )
-    return float(mask_ratio)
-
-
-def validate_patch_size(patch_size):
-    if patch_size is not None and (not _is_int(patch_size) or patch_size < 1):
-        raise ValueError(
-            "`patch_size` must be None or an integer >= 1. "
-            f"Received: patch_size={patch_size!r}"
-        )
-    return patch_size
-
-
-def validate_seed(seed):
-    if seed is not None and not _is_int(seed):
-        raise ValueError(
-            f"`seed` must be None or an integer. Received: seed={seed!r}"
-        )
-    return seed
-
-
-def patch_grid(layer_name, input_shape, patch_size):
-    """Checks the image shape and returns `(patch_size, rows, cols)`.
-
-    The default patch size is `min(height, width) // 8` (an 8x8 grid for
-    square images). The patch size must divide both spatial dimensions.
-    """
-    shape = tuple(input_shape)
-    if len(shape) != 4:
-        raise ValueError(
-            f"{layer_name} expects 4D images (batch, height, width, "
-            f"channels). Received: input_shape={shape}"
-        )
-    height, width = shape[1], shape[2]
-    if height is None or width is None:
-        raise ValueError(
-            f"{layer_name} needs a static spatial size. "
-            f"Received: input_shape={shape}"
-        )
-    if patch_size is None:
-        patch_size = min(height, width) // _DEFAULT_GRID
-        if patch_size < 1:
-            raise ValueError(
-                f"{layer_name} with the default patch_size "
-                f"(image_size // {_DEFAULT_GRID}) needs images of at least "
-                f"{_DEFAULT_GRID}x{_DEFAULT_GRID} pixels. "
-                f"Received: input_shape={shape}"
-            )
-    if height % patch_size != 0 or width % patch_size != 0:
-        raise ValueError(
-            f"{layer_name}: patch_size={patch_size} must divide the image "
-            f"height and width. Received: input_shape={shape}"
-        )
-    return patch_size, height // patch_size, width // patch_size
-
-
-def grid_to_pixels(grid_mask, patch_size):
-    """(B, rows, cols) patch mask -> (B, rows * p, cols * p, 1) float32."""
-    mask = ops.repeat(grid_mask, patch_size, axis=1)
-    mask = ops.repeat(mask, patch_size, axis=2)
-    return ops.expand_dims(ops.cast(mask, "float32"), axis=-1)
+from keras_adios.layers.masker import Masker
+from keras_adios.layers.patch_grid import check_mask_ratio
+from keras_adios.layers.patch_grid import grid_to_pixels
+from keras_adios.layers.patch_grid import patch_grid
+from keras_adios.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
-class RandomPatchMasker(keras.layers.Layer):
+class RandomPatchMasker(Masker):
     """MAE-style random patch masking, a non-learned baseline for ADIOS.
 
     Baseline masking scheme for comparison with the learned ADIOS masks
@@ -135,14 +63,14 @@ class RandomPatchMasker(keras.layers.Layer):
     ```
     """
 
+    learned = False
+
     def __init__(self, mask_ratio=0.75, patch_size=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(num_masks=1, **kwargs)
         # === Config ===
-        self.mask_ratio = validate_mask_ratio(mask_ratio)
-        self.patch_size = validate_patch_size(patch_size)
-        self.seed = validate_seed(seed)
-        self.num_masks = 1
-        self.supports_masking = False
+        self.mask_ratio = check_mask_ratio(mask_ratio)
+        self.patch_size = validation.check_positive_int(patch_size, "patch_size", allow_none=True)
+        self.seed = validation.check_int(seed, "seed", allow_none=True)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def num_masked_patches(self, num_patches):
@@ -168,12 +96,7 @@ class RandomPatchMasker(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         patch_grid(self.__class__.__name__, input_shape, self.patch_size)
-        return tuple(input_shape[:-1]) + (1,)
-
-    def compute_output_spec(self, inputs):
-        return keras.KerasTensor(
-            self.compute_output_shape(inputs.shape), dtype="float32"
-        )
+        return super().compute_output_shape(input_shape)
 
     def get_config(self):
         config = super().get_config()

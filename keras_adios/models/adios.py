@@ -1,15 +1,15 @@
 """The ADIOS model: encoder vs. mask generator, trained with `model.fit`."""
 
-import math
-
 import keras
 from keras import ops
 
+from keras_adios import distribute
 from keras_adios import losses
 from keras_adios import objectives as objectives_module
-from keras_adios.distribute import replica as distribute_replica  # distribution hooks
+from keras_adios.layers.masker import Masker
 from keras_adios.trainers import OptimizerGroup
 from keras_adios.trainers import step_mixin
+from keras_adios.utils import validation
 from keras_adios.utils.backend_utils import no_grad
 
 _METRIC_NAMES = (
@@ -44,38 +44,46 @@ class ADIOS(step_mixin(), keras.Model):
        updated, which is frozen (no encoder update) but differentiated
        through.
 
-    The masks are computed once per step. The original recomputes them in
-    the masker phase; since only the encoder changed in between, the second
-    forward gives the same masks, so here the one mask forward is recorded
-    (a tape, `jax.vjp`, or a torch graph) and the masker phase takes the
-    gradient of its objective w.r.t. the masks and pulls it back through
-    that recording: the same gradient, one masker forward fewer. A
-    consequence for maskers with BatchNorm: their running statistics update
-    once per step, not twice (the authors' GroupNorm / InstanceNorm maskers
-    keep no statistics). Fixed maskers are run without any recording.
+    The whole step is `train_step` below (`_adios_train_step`), written once
+    with `keras.ops` for every backend; `docs/algorithm.md` derives it and
+    lists where it computes less than the authors' code with the same maths:
+
+    - The masks are computed once per step. The original recomputes them in
+      the masker phase; since only the encoder changed in between, the
+      second forward gives the same masks, so here the one mask forward is
+      recorded (a tape, `jax.vjp`, or a torch graph) and the masker phase
+      takes the gradient of its objective w.r.t. the masks and pulls it back
+      through that recording. A consequence for maskers with BatchNorm:
+      their running statistics update once per step, not twice (the
+      authors' GroupNorm / InstanceNorm maskers keep no statistics). Fixed
+      maskers are run without any recording.
+    - The unmasked branch (e.g. `f(x1)` and its projection) is computed once
+      per phase instead of once per mask.
+    - The online probe trains on the stop-gradient features of `x1` from
+      that same pass (the authors average the probe loss over both views,
+      which costs an extra encoder pass).
+
+    BatchNorm layers run in training mode in both phases as in the original,
+    and their running statistics are updated once per call.
 
     Variants, all through this one code path:
 
     - `single_mask=True` (ADIOS-s): each image uses one mask slot drawn
       uniformly at random, redrawn in each phase; the sparsity penalty still
       covers all N masks.
-    - `masker=None`: the baseline method (plain SimCLR/BYOL/SimSiam).
-    - A masker without trainable weights (`RandomPatchMasker`,
+    - `masker=None`: the baseline method (plain SimCLR/BYOL/SimSiam/VICReg).
+    - A fixed masker (`learned = False`: `RandomPatchMasker`,
       `RandomBlockMasker`): the masking-scheme baselines; the masker phase is
       skipped.
 
-    Efficiency deviations that keep the maths equal: the unmasked branch
-    (e.g. `f(x1)` and its projection) is computed once per phase instead of
-    once per mask; the online probe trains on the stop-gradient features of
-    `x1` from that same pass (the authors average the probe loss over both
-    views, which costs an extra encoder pass). BatchNorm layers run in
-    training mode in both phases as in the original, and their running
-    statistics are updated once per call.
+    Extension points are the two contracts `keras_adios.objectives.Objective`
+    and `keras_adios.layers.Masker`; distribution needs nothing from either
+    beyond what their docstrings say.
 
     Labels are optional: with `num_classes` set and labelled data, an online
     linear probe on stop-gradient features (its own optimizer, as solo-learn
     does) reports `probe_loss` and `probe_accuracy`; it never changes the
-    encoder.
+    encoder. Rows with a negative label (unlabelled) are ignored.
 
     Metrics reported by `fit`/`evaluate`: `loss` (the encoder's SSL loss,
     summed over masks), `masker_loss` (what the masker minimises: minus its
@@ -86,10 +94,10 @@ class ADIOS(step_mixin(), keras.Model):
     Args:
         encoder: a `keras.Model` (or layer) mapping images `(B, H, W, C)` to
             features `(B, D)`; e.g. `keras_adios.encoders.ResNet18`.
-        masker: `None`, or a layer mapping images to masks `(B, H, W, N)`,
-            e.g. `keras_adios.layers.MaskGenerator`.
-        objective: a `keras_adios.objectives.Objective` or one of "simclr",
-            "byol", "simsiam".
+        masker: `None`, or a `keras_adios.layers.Masker` mapping images to
+            masks `(B, H, W, N)`, e.g. `keras_adios.layers.MaskGenerator`.
+        objective: a `keras_adios.objectives.Objective` or one of the names
+            in `keras_adios.objectives.OBJECTIVES` ("simclr", "byol", ...).
         sparsity_weight: float >= 0, `alpha_sparsity` (1.0 by default).
         entropy_weight: float >= 0, the authors' `alpha_entropy` (default 0).
         single_mask: bool, ADIOS-s.
@@ -142,41 +150,28 @@ class ADIOS(step_mixin(), keras.Model):
                 "`encoder` must be a keras.Model or keras.layers.Layer mapping "
                 f"images to features. Received: encoder={encoder!r}"
             )
-        if masker is not None and not isinstance(masker, keras.layers.Layer):
+        if masker is not None and not isinstance(masker, Masker):
             raise ValueError(
-                "`masker` must be None or a keras.layers.Layer mapping images "
-                f"to masks (B, H, W, N). Received: masker={masker!r}"
+                "`masker` must be None or a keras_adios.layers.Masker (subclass it "
+                "to wrap your own occlusion model; see its docstring). "
+                f"Received: masker={masker!r}"
             )
-        for arg, value in (("sparsity_weight", sparsity_weight), ("entropy_weight", entropy_weight)):
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise ValueError(
-                    f"`{arg}` must be a float >= 0. Received: {arg}={value!r}"
-                )
         if single_mask and masker is None:
             raise ValueError(
                 "`single_mask=True` (ADIOS-s) needs a `masker`. Received: masker=None"
             )
-        if num_classes is not None and (int(num_classes) != num_classes or num_classes < 2):
-            raise ValueError(
-                "`num_classes` must be None or an integer >= 2. "
-                f"Received: num_classes={num_classes!r}"
-            )
         self.encoder = encoder
         self.masker = masker
         self.objective = objectives_module.get(objective)
-        self.sparsity_weight = float(sparsity_weight)
-        self.entropy_weight = float(entropy_weight)
-        self.single_mask = bool(single_mask)
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self.seed = seed
+        self.sparsity_weight = validation.check_number(sparsity_weight, "sparsity_weight", minimum=0.0)
+        self.entropy_weight = validation.check_number(entropy_weight, "entropy_weight", minimum=0.0)
+        self.single_mask = validation.check_bool(single_mask, "single_mask")
+        self.num_classes = validation.check_int(num_classes, "num_classes", minimum=2, allow_none=True)
+        self.seed = validation.check_int(seed, "seed", allow_none=True)
+        self.num_masks = None if masker is None else masker.num_masks
         self.slot_seed_generator = keras.random.SeedGenerator(seed)
-        self.probe = (
-            keras.layers.Dense(self.num_classes, name="probe")
-            if self.num_classes
-            else None
-        )
+        self.probe = keras.layers.Dense(self.num_classes, name="probe") if self.num_classes else None
         self._trackers = {name: keras.metrics.Mean(name=name) for name in _METRIC_NAMES}
-        self.num_masks = None
         self._image_shape = self._resolve_image_shape(input_shape)
         if self._image_shape is not None:
             self.build((None,) + self._image_shape)
@@ -218,14 +213,15 @@ class ADIOS(step_mixin(), keras.Model):
             if not self.masker.built:
                 self.masker.build(shape)
             mask_spec = self.masker.compute_output_spec(keras.KerasTensor(shape))
-            if len(mask_spec.shape) != 4 or tuple(mask_spec.shape[1:3]) != tuple(shape[1:3]):
+            if tuple(mask_spec.shape[1:]) != tuple(shape[1:3]) + (self.num_masks,):
                 raise ValueError(
-                    "`masker` must map images (B, H, W, C) to masks (B, H, W, N). "
-                    f"Received: masker output shape {mask_spec.shape} for "
-                    f"input shape {shape}"
+                    "`masker` must map images (B, H, W, C) to masks (B, H, W, N) with "
+                    f"N = masker.num_masks = {self.num_masks}. Received: masker output "
+                    f"shape {mask_spec.shape} for input shape {shape}"
                 )
-            self.num_masks = int(mask_spec.shape[-1])
-        self.objective.setup(self.encoder, self.feature_dim)
+        if not self.objective.built:
+            self.objective.attach_encoder(self.encoder)
+            self.objective.build((None, self.feature_dim))
         if self.probe is not None:
             self.probe.build((None, self.feature_dim))
         self.built = True
@@ -250,7 +246,7 @@ class ADIOS(step_mixin(), keras.Model):
     @property
     def masker_variables(self):
         """Variables of the masker phase (empty for fixed maskers)."""
-        return [] if self.masker is None else self.masker.trainable_variables
+        return self.masker.trainable_variables if self.trains_masker else []
 
     @property
     def probe_variables(self):
@@ -258,7 +254,8 @@ class ADIOS(step_mixin(), keras.Model):
 
     @property
     def trains_masker(self):
-        return bool(self.masker_variables)
+        """Whether the step has a masker phase: a `learned` masker, not frozen."""
+        return self.masker is not None and self.masker.learned and self.masker.trainable
 
     # === Compile ===
 
@@ -335,8 +332,9 @@ class ADIOS(step_mixin(), keras.Model):
             steps_per_execution=steps_per_execution,
             run_eagerly=run_eagerly,
         )
-        # Distribution hook: cross-replica SimCLR negatives, multi-worker fix.
-        distribute_replica.configure_model(self)
+        # Keras 3.15's fit is broken under MultiWorkerMirroredStrategy; the
+        # narrow workaround (keras_adios.distribute.multi_worker_patch).
+        distribute.apply_multi_worker_workaround(self)
 
     def get_compile_config(self):
         return getattr(self, "_adios_compile_config", None)
@@ -354,21 +352,10 @@ class ADIOS(step_mixin(), keras.Model):
 
     # === Fit ===
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, steps_per_epoch=None, **kwargs):
-        """`keras.Model.fit`, plus the step count for BYOL's momentum schedule."""
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit`, with the data layout checked before training starts."""
         self._check_input_structure(x, y)
-        if self.objective.needs_total_steps:
-            steps = steps_per_epoch or _infer_steps_per_epoch(x, batch_size)
-            if steps is None:
-                raise ValueError(
-                    "BYOL's momentum schedule needs the number of training "
-                    "steps, which cannot be read from this input. Pass "
-                    "`steps_per_epoch` to fit or `total_steps` to BYOL."
-                )
-            self.objective.set_total_steps(int(steps) * int(epochs))
-        return super().fit(
-            x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, **kwargs
-        )
+        return super().fit(x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
         self._check_input_structure(x, y)
@@ -389,11 +376,197 @@ class ADIOS(step_mixin(), keras.Model):
         if spec is not None:
             self._unpack(spec)
 
-    # === The shared ADIOS step (keras.ops; backends only supply gradients) ===
+    # === The ADIOS step (keras.ops; the backends only supply gradients) ===
+
+    def _adios_train_step(self, data):
+        """One training step: the encoder phase, then the masker phase.
+
+        `_value_and_grad(loss_fn, variables, inputs)` and
+        `_vjp(forward_fn, variables)` are the per-backend gradient primitives
+        (`keras_adios/trainers/`); everything else is shared.
+        """
+        x1, x2, labels = self._unpack(data)
+        batch_size = ops.shape(x1)[0]
+        use_probe = self.probe is not None and labels is not None
+        logs = {}
+
+        # The masks, once per step: [M(x2)] (and M(x1) when the objective masks
+        # both views). A trained masker's forward is recorded so that the masker
+        # phase can pull its gradient back through it.
+        masks = pullback = None
+        if self.trains_masker:
+            masks, pullback = self._vjp(lambda: self._masks(x1, x2), self.masker_variables)
+        elif self.masker is not None:
+            with no_grad():
+                masks = self._masks(x1, x2)
+        if masks is not None:
+            masks = [ops.stop_gradient(m) for m in masks]
+
+        # Phase 1: the encoder, heads and probe minimise the SSL loss summed
+        # over the masks, which are constants here.
+        slots = self._draw_slots(batch_size)
+
+        def encoder_loss():
+            clean = self._encode_clean(x1, x2)
+            ssl = self._ssl_loss(clean, x1, x2, masks, slots)
+            aux = {"loss": ssl}
+            if not use_probe:
+                return ssl, aux
+            aux["probe_loss"], aux["probe_accuracy"] = self._probe_terms(clean[0].features, labels)
+            return ssl + aux["probe_loss"], aux
+
+        variables = self.encoder_variables + (self.probe_variables if use_probe else [])
+        _, aux, grads = self._value_and_grad(encoder_loss, variables)
+        count = len(self.encoder_variables)
+        with no_grad():
+            self.optimizer["encoder"].apply(grads[:count], self.encoder_variables)
+            if use_probe:
+                self.optimizer["probe"].apply(grads[count:], self.probe_variables)
+        logs.update(aux)
+
+        # Phase 2: the masker maximises the SSL loss minus the sparsity penalty
+        # (plus the entropy term) through the just-updated, frozen encoder. The
+        # objective is differentiated w.r.t. the masks, then pulled back
+        # through the masks' forward pass to the masker weights.
+        if self.trains_masker:
+            slots = self._draw_slots(batch_size)
+            with no_grad():
+                clean = [None if e is None else e.stop_gradient() for e in self._encode_clean(x1, x2)]
+
+            def masker_loss(*mask_values):
+                ssl = self._ssl_loss(clean, x1, x2, list(mask_values), slots)
+                return self._masker_loss(ssl, mask_values)
+
+            value, aux, mask_grads = self._value_and_grad(masker_loss, [], inputs=masks)
+            with no_grad():
+                self.optimizer["masker"].apply(pullback(mask_grads), self.masker_variables)
+            logs["masker_loss"] = value
+            logs.update(aux)
+        elif masks is not None:
+            logs["sparsity_penalty"], _, logs["coverage"] = self._mask_terms(masks)
+
+        # BYOL's moving-average target (a no-op for the other objectives).
+        self.objective.update_targets(self.encoder, self.optimizer.iterations)
+        self.optimizer.iterations.assign_add(1)
+        return self._update_trackers(logs, batch_size)
+
+    def _adios_test_step(self, data, training=False):
+        """The step's losses on `data` without any update."""
+        x1, x2, labels = self._unpack(data)
+        batch_size = ops.shape(x1)[0]
+        masks = None if self.masker is None else self._masks(x1, x2, training)
+        slots = self._draw_slots(batch_size)
+        clean = self._encode_clean(x1, x2, training)
+        ssl = self._ssl_loss(clean, x1, x2, masks, slots, training)
+        logs = {"loss": ssl}
+        if self.trains_masker:
+            logs["masker_loss"], aux = self._masker_loss(ssl, masks)
+            logs.update(aux)
+        elif masks is not None:
+            logs["sparsity_penalty"], _, logs["coverage"] = self._mask_terms(masks)
+        if self.probe is not None and labels is not None:
+            logs["probe_loss"], logs["probe_accuracy"] = self._probe_terms(clean[0].features, labels)
+        return self._update_trackers(logs, batch_size)
+
+    # === Pieces of the step ===
+
+    def _masks(self, x1, x2, training=True):
+        """`[M(x2)]`, or `[M(x2), M(x1)]` when the objective masks both views."""
+        masks = [self.masker(x2, training=training)]
+        if self.objective.masks_both_views:
+            masks.append(self.masker(x1, training=training))
+        return masks
+
+    def _encode_clean(self, x1, x2, training=True):
+        """`[e1, e2]`: the unmasked views' embeddings (`e2` only if both views are masked)."""
+        e1 = self.objective.encode(self.encoder, x1, training=training)
+        e2 = None
+        if self.objective.masks_both_views:
+            e2 = self.objective.encode(self.encoder, x2, training=training)
+        return [e1, e2]
+
+    def _draw_slots(self, batch_size):
+        """ADIOS-s: one mask slot per image, drawn anew in every phase (else None)."""
+        if not self.single_mask:
+            return None
+        # Under tf.distribute every replica draws its own slots.
+        seed = distribute.replica_seed(self.slot_seed_generator)
+        return keras.random.randint((batch_size,), 0, self.num_masks, seed=seed)
+
+    def _ssl_loss(self, clean, x1, x2, masks, slots, training=True):
+        """`sum_n objective.loss` over the masks (one term for ADIOS-s).
+
+        Without masks, the plain method: the unmasked views stand in for the
+        masked ones.
+        """
+        objective, encoder = self.objective, self.encoder
+        e1, e2 = clean
+        if masks is None:
+            if e2 is None:
+                e2 = objective.encode(encoder, x2, training=training)
+            return objective.loss(e1, e2, e1, e2)
+        if slots is not None:
+            pick = ops.one_hot(slots, self.num_masks, dtype=masks[0].dtype)[:, None, None, :]
+            masks = [ops.sum(m * pick, axis=-1, keepdims=True) for m in masks]
+        m2, m1 = masks[0], masks[1] if len(masks) > 1 else None
+        total = 0.0
+        for n in range(m2.shape[-1]):
+            e1m = None
+            if m1 is not None:
+                e1m = objective.encode(encoder, losses.masked_view(x1, m1[..., n : n + 1]), training=training)
+            e2m = objective.encode(encoder, losses.masked_view(x2, m2[..., n : n + 1]), training=training)
+            total = total + objective.loss(e1, e2, e1m, e2m)
+        return total
+
+    def _masker_loss(self, ssl, masks):
+        """What the masker minimises: `-(ssl - alpha_s * penalty + alpha_e * neg_entropy)`."""
+        penalty, negative_entropy, coverage = self._mask_terms(masks)
+        value = ssl - self.sparsity_weight * penalty
+        if self.entropy_weight:
+            value = value + self.entropy_weight * negative_entropy
+        return -value, {"sparsity_penalty": penalty, "coverage": coverage}
+
+    def _mask_terms(self, masks):
+        """Sparsity penalty, negative-entropy term and per-mask mean coverage."""
+        penalty = sum(losses.sparsity_penalty(m) for m in masks)
+        coverages = [losses.mask_coverage(m) for m in masks]
+        negative_entropy = losses.coverage_negative_entropy(ops.concatenate(coverages, axis=1))
+        # A sum over the batch, not a mean: multiplied by the replica count that
+        # gradients are divided by, so that replicas add up to the global sum.
+        negative_entropy = negative_entropy * distribute.num_replicas_in_sync()
+        per_mask = ops.mean(ops.concatenate(coverages, axis=0), axis=0)
+        return penalty, negative_entropy, per_mask
+
+    def _probe_terms(self, features, labels):
+        """Online probe loss and accuracy; labels < 0 (unlabelled) are ignored."""
+        logits = self.probe(ops.stop_gradient(features))
+        labels = ops.cast(labels, "int32")
+        labelled = ops.cast(labels >= 0, "float32")
+        count = ops.maximum(ops.sum(labelled), 1.0)
+        safe = ops.maximum(labels, 0)
+        cross_entropy = keras.losses.sparse_categorical_crossentropy(safe, logits, from_logits=True)
+        correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), safe), "float32")
+        return ops.sum(cross_entropy * labelled) / count, ops.sum(correct * labelled) / count
 
     def _scale_loss_for_gradients(self, loss):
         """Loss used for gradients: divided by the replicas in sync (tf.distribute)."""
-        return distribute_replica.scale_loss_for_gradients(loss)
+        return distribute.scale_loss_for_gradients(loss)
+
+    def _update_trackers(self, results, batch_size):
+        results = dict(results)
+        coverage = results.pop("coverage", None)
+        if coverage is not None:
+            # Per-mask coverage over the global batch.
+            coverage = distribute.cross_replica_mean(coverage, batch_size)
+            results["coverage_min"] = ops.min(coverage)
+            results["coverage_max"] = ops.max(coverage)
+        logs = {}
+        for name in _METRIC_NAMES:
+            if name in results:
+                tracker = self._trackers[name]
+                tracker.update_state(ops.stop_gradient(results[name]), sample_weight=batch_size)
+                logs[name] = tracker.result()
+        return logs
 
     def _unpack(self, data):
         original = data
@@ -445,222 +618,6 @@ class ADIOS(step_mixin(), keras.Model):
             )
         return x1, x2, labels
 
-    def _compute_masks(self, x1, x2, training):
-        masks = {"x2": self.masker(x2, training=training)}
-        if self.objective.masks_both_views:
-            masks["x1"] = self.masker(x1, training=training)
-        return masks
-
-    def _draw_slots(self, batch_size):
-        if not self.single_mask:
-            return None
-        return keras.random.randint(
-            (batch_size,),
-            0,
-            self.num_masks,
-            # Distribution hook: each replica draws its own slots.
-            seed=distribute_replica.replica_seed(self.slot_seed_generator),
-        )
-
-    def _ssl_loss(self, reference, x1, x2, masks, slots, training):
-        """Sum over masks of the objective's loss (one term for ADIOS-s)."""
-        encoder, objective = self.encoder, self.objective
-        if masks is None:
-            return objective.unmasked_loss(encoder, reference, x2, training=training)
-        if slots is not None:
-            pick = ops.one_hot(slots, self.num_masks, dtype=masks["x2"].dtype)[:, None, None, :]
-            selected = {k: ops.sum(m * pick, axis=-1, keepdims=True) for k, m in masks.items()}
-            return objective.masked_loss(
-                encoder,
-                reference,
-                losses.masked_view(x1, selected["x1"]) if "x1" in selected else None,
-                losses.masked_view(x2, selected["x2"]),
-                training=training,
-            )
-        total = 0.0
-        for n in range(masks["x2"].shape[-1]):
-            total = total + objective.masked_loss(
-                encoder,
-                reference,
-                losses.masked_view(x1, masks["x1"][..., n : n + 1]) if "x1" in masks else None,
-                losses.masked_view(x2, masks["x2"][..., n : n + 1]),
-                training=training,
-            )
-        return total
-
-    def _mask_terms(self, masks):
-        """Sparsity penalty, negative-entropy term and per-mask coverage."""
-        sets = list(masks.values())
-        penalty = sum(losses.sparsity_penalty(m) for m in sets)
-        coverages = [losses.mask_coverage(m) for m in sets]
-        negative_entropy = losses.coverage_negative_entropy(ops.concatenate(coverages, axis=1))
-        # Distribution hook: this term is a sum over the batch, not a mean, so
-        # it is multiplied back by the replica count that gradients divide by.
-        negative_entropy = negative_entropy * distribute_replica.num_replicas_in_sync()
-        per_mask = ops.mean(ops.concatenate(coverages, axis=0), axis=0)
-        return penalty, negative_entropy, per_mask
-
-    def _masker_objective(self, reference, x1, x2, masks, slots, training):
-        ssl = self._ssl_loss(reference, x1, x2, masks, slots, training)
-        penalty, negative_entropy, per_mask = self._mask_terms(masks)
-        value = ssl - self.sparsity_weight * penalty
-        if self.entropy_weight:
-            value = value + self.entropy_weight * negative_entropy
-        return -value, {"ssl": ssl, "sparsity_penalty": penalty, "coverage": per_mask}
-
-    def _probe_terms(self, features, labels):
-        """Online probe loss and accuracy; labels < 0 (unlabelled) are ignored."""
-        logits = self.probe(ops.stop_gradient(features))
-        labels = ops.cast(labels, "int32")
-        labelled = ops.cast(labels >= 0, "float32")
-        count = ops.maximum(ops.sum(labelled), 1.0)
-        safe = ops.maximum(labels, 0)
-        cross_entropy = keras.losses.sparse_categorical_crossentropy(safe, logits, from_logits=True)
-        correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), "int32"), safe), "float32")
-        return ops.sum(cross_entropy * labelled) / count, ops.sum(correct * labelled) / count
-
-    def _frozen_reference(self, x1, x2):
-        """The objective's unmasked branch as constants (masker phase)."""
-        with no_grad():
-            reference = self.objective.reference(self.encoder, x1, x2, training=True)
-            return {k: ops.stop_gradient(v) for k, v in reference.items()}
-
-    def _step_masks(self, x1, x2):
-        """The step's masks, computed once, and their pull-back to the masker.
-
-        Returns `(masks, pullback)`: `masks` is the dict of `_compute_masks`;
-        `pullback(mask_grads)`, a list in the dict's key order, gives the
-        masker weights' gradients through this same forward pass. A fixed
-        masker (nothing to train) runs without recording anything and gets
-        `pullback=None`.
-        """
-        if not self.trains_masker:
-            with no_grad():
-                return self._compute_masks(x1, x2, training=True), None
-        keys = []
-
-        def forward():
-            masks = self._compute_masks(x1, x2, training=True)
-            keys.extend(masks)
-            return [masks[k] for k in keys]
-
-        outputs, pullback = self._vjp(forward, self.masker_variables)
-        return dict(zip(keys, outputs)), pullback
-
-    def _masker_phase(self, x1, x2, masks, pullback, slots):
-        """`(value, aux, grads)` of the masker objective for the masker weights.
-
-        The objective is differentiated w.r.t. the masks (they enter the SSL
-        term through the just-updated, frozen encoder, and the sparsity and
-        entropy terms), then pulled back through the masks' forward pass.
-        """
-        keys = list(masks)
-        reference = self._frozen_reference(x1, x2)
-
-        def masker_loss(*mask_values):
-            return self._masker_objective(
-                reference, x1, x2, dict(zip(keys, mask_values)), slots, training=True
-            )
-
-        value, aux, mask_grads = self._value_and_grad(
-            masker_loss, [], inputs=[ops.stop_gradient(masks[k]) for k in keys]
-        )
-        return value, aux, pullback(mask_grads)
-
-    def _adios_train_step(self, data):
-        x1, x2, labels = self._unpack(data)
-        batch_size = ops.shape(x1)[0]
-        step = self.optimizer.iterations
-        use_probe = self.probe is not None and labels is not None
-        results = {}
-
-        # The masks, once per step (recorded for the masker phase's gradient).
-        masks = pullback = None
-        if self.masker is not None:
-            masks, pullback = self._step_masks(x1, x2)
-            masks = {k: ops.stop_gradient(m) for k, m in masks.items()}
-
-        # Phase 1: encoder (+ heads, + probe), masks held constant.
-        slots = self._draw_slots(batch_size)
-
-        def encoder_loss():
-            reference = self.objective.reference(self.encoder, x1, x2, training=True)
-            ssl = self._ssl_loss(reference, x1, x2, masks, slots, training=True)
-            aux = {"loss": ssl}
-            total = ssl
-            if use_probe:
-                aux["probe_loss"], aux["probe_accuracy"] = self._probe_terms(
-                    reference["features"], labels
-                )
-                total = total + aux["probe_loss"]
-            return total, aux
-
-        variables = self.encoder_variables + (self.probe_variables if use_probe else [])
-        _, aux, grads = self._value_and_grad(encoder_loss, variables)
-        count = len(self.encoder_variables)
-        with no_grad():
-            self.optimizer["encoder"].apply(grads[:count], self.encoder_variables)
-            if use_probe:
-                self.optimizer["probe"].apply(grads[count:], self.probe_variables)
-        results.update(aux)
-
-        # Phase 2: masker, through the just-updated (frozen) encoder.
-        if self.trains_masker:
-            slots = self._draw_slots(batch_size)
-            masker_value, masker_aux, grads = self._masker_phase(x1, x2, masks, pullback, slots)
-            with no_grad():
-                self.optimizer["masker"].apply(grads, self.masker_variables)
-            masker_aux.pop("ssl")
-            results["masker_loss"] = masker_value
-            results.update(masker_aux)
-        elif masks is not None:
-            results["sparsity_penalty"], _, results["coverage"] = self._mask_terms(masks)
-
-        self.objective.update_targets(self.encoder, step)
-        self.optimizer.iterations.assign_add(1)
-        return self._update_trackers(results, batch_size)
-
-    def _adios_test_step(self, data, training=False):
-        x1, x2, labels = self._unpack(data)
-        batch_size = ops.shape(x1)[0]
-        results = {}
-        masks = None
-        if self.masker is not None:
-            masks = self._compute_masks(x1, x2, training=training)
-        slots = self._draw_slots(batch_size)
-        reference = self.objective.reference(self.encoder, x1, x2, training=training)
-        if self.trains_masker:
-            masker_value, aux = self._masker_objective(reference, x1, x2, masks, slots, training=training)
-            # The encoder loss is the SSL part of the masker objective.
-            results["loss"] = aux.pop("ssl")
-            results["masker_loss"] = masker_value
-            results.update(aux)
-        else:
-            results["loss"] = self._ssl_loss(reference, x1, x2, masks, slots, training=training)
-            if masks is not None:
-                results["sparsity_penalty"], _, results["coverage"] = self._mask_terms(masks)
-        if self.probe is not None and labels is not None:
-            results["probe_loss"], results["probe_accuracy"] = self._probe_terms(
-                reference["features"], labels
-            )
-        return self._update_trackers(results, batch_size)
-
-    def _update_trackers(self, results, batch_size):
-        results = dict(results)
-        coverage = results.pop("coverage", None)
-        if coverage is not None:
-            # Distribution hook: per-mask coverage over the global batch.
-            coverage = distribute_replica.cross_replica_mean(coverage, batch_size)
-            results["coverage_min"] = ops.min(coverage)
-            results["coverage_max"] = ops.max(coverage)
-        logs = {}
-        for name in _METRIC_NAMES:
-            if name in results:
-                tracker = self._trackers[name]
-                tracker.update_state(ops.stop_gradient(results[name]), sample_weight=batch_size)
-                logs[name] = tracker.result()
-        return logs
-
     # === Config ===
 
     def get_config(self):
@@ -696,18 +653,3 @@ def _describe(data):
         return "dict(" + ", ".join(f"{k}: {_describe(v)}" for k, v in data.items()) + ")"
     shape = getattr(data, "shape", None)
     return f"tensor{tuple(shape)}" if shape is not None else repr(data)
-
-
-def _infer_steps_per_epoch(x, batch_size):
-    """Steps per epoch of a finite tf.data.Dataset or of in-memory arrays."""
-    cardinality = getattr(x, "cardinality", None)
-    if cardinality is not None:
-        try:
-            value = int(cardinality())
-        except Exception:
-            return None
-        return value if value > 0 else None
-    leaves = keras.tree.flatten(x) if x is not None else []
-    if leaves and hasattr(leaves[0], "shape") and leaves[0].shape:
-        return math.ceil(int(leaves[0].shape[0]) / (batch_size or 32))
-    return None

@@ -1,14 +1,16 @@
 """BYOL objective with an EMA target network, as in the authors' BYOL-ADIOS."""
 
 import math
+import warnings
 
 import keras
 from keras import ops
 
 from keras_adios import losses
-from keras_adios.objectives.heads import check_dims
 from keras_adios.objectives.heads import mlp_head
+from keras_adios.objectives.objective import Embedding
 from keras_adios.objectives.objective import Objective
+from keras_adios.utils import validation
 from keras_adios.utils.backend_utils import no_grad
 
 
@@ -37,16 +39,19 @@ class BYOL(Objective):
     where `byol(p, t) = mean_b 2 - 2 cos(p, t)`. The masker therefore receives
     gradients only through the online branch, as in the original.
 
-    The target encoder and projector start as copies of the online ones and
-    follow them by an exponential moving average once per training step,
-    `xi <- tau * xi + (1 - tau) * theta`, with the cosine schedule
-    `tau_k = final - (final - base) * (cos(pi * k / K) + 1) / 2` over the `K`
-    training steps (`ADIOS.fit` sets `K` from `epochs` and the steps per
-    epoch unless `total_steps` is given). Only trainable weights are averaged;
-    the target's BatchNorm statistics come from its own (train-mode) forward
-    passes, as in solo-learn. The target layers stay `trainable=True` so that
-    their BatchNorm uses batch statistics like the original, but no optimizer
-    ever updates them.
+    The target encoder and projector start as copies of the online ones
+    (`attach_encoder`) and follow them by an exponential moving average once
+    per training step, `xi <- tau * xi + (1 - tau) * theta`, with the cosine
+    schedule `tau_k = final - (final - base) * (cos(pi * k / K) + 1) / 2` over
+    the `K` training steps. Give `K` as `total_steps`, or add the callback
+    `keras_adios.callbacks.MomentumSchedule()` to `fit`, which sets it from
+    `epochs` and the steps per epoch; without either, `tau` stays at
+    `base_momentum` (and a warning says so). Only trainable weights are
+    averaged; the target's BatchNorm statistics come from its own
+    (train-mode) forward passes, as in solo-learn. The target layers stay
+    `trainable=True` so that their BatchNorm uses batch statistics like the
+    original, but no optimizer ever updates them (`online_variables`
+    excludes them).
 
     Args:
         projection_dim: int, output size of projector and predictor (256).
@@ -55,16 +60,19 @@ class BYOL(Objective):
             scripts).
         base_momentum: float in [0, 1], EMA momentum at step 0 (0.99).
         final_momentum: float in [0, 1], EMA momentum at the last step (1.0).
-        total_steps: optional int, the `K` of the momentum schedule. `None`
-            lets `ADIOS.fit` compute it.
+        total_steps: optional int, the `K` of the momentum schedule.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Example:
 
     ```python
+    import keras_adios
     objective = keras_adios.objectives.BYOL(
-        projection_dim=64, hidden_dim=256, predictor_hidden_dim=256
+        projection_dim=64, hidden_dim=256, predictor_hidden_dim=256, total_steps=1000
     )
+    encoder = keras_adios.encoders.SmallResNet(input_shape=(32, 32, 3), widths=(16, 32))
+    model = keras_adios.ADIOS(encoder, objective=objective)  # builds the target network
+    objective.momentum(500)  # 0.995, halfway along the cosine from 0.99 to 1
     ```
     """
 
@@ -79,40 +87,35 @@ class BYOL(Objective):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_dims(
-            projection_dim=projection_dim,
-            hidden_dim=hidden_dim,
-            predictor_hidden_dim=predictor_hidden_dim,
+        self.projection_dim = validation.check_positive_int(projection_dim, "projection_dim")
+        self.hidden_dim = validation.check_positive_int(hidden_dim, "hidden_dim")
+        self.predictor_hidden_dim = validation.check_positive_int(
+            predictor_hidden_dim, "predictor_hidden_dim"
         )
-        for arg, value in (("base_momentum", base_momentum), ("final_momentum", final_momentum)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(
-                    f"`{arg}` must be in [0, 1]. Received: {arg}={value}"
-                )
-        if total_steps is not None and (int(total_steps) != total_steps or total_steps < 1):
-            raise ValueError(
-                "`total_steps` must be None or a positive integer. "
-                f"Received: total_steps={total_steps}"
-            )
-        self.projection_dim = int(projection_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.predictor_hidden_dim = int(predictor_hidden_dim)
-        self.base_momentum = float(base_momentum)
-        self.final_momentum = float(final_momentum)
-        self.total_steps = None if total_steps is None else int(total_steps)
+        self.base_momentum = validation.check_number(base_momentum, "base_momentum", 0.0, 1.0)
+        self.final_momentum = validation.check_number(final_momentum, "final_momentum", 0.0, 1.0)
+        self.total_steps = validation.check_positive_int(total_steps, "total_steps", allow_none=True)
+        self._schedule_known = self.total_steps is not None
+        self.target_encoder = None
 
-    def build_heads(self, encoder, feature_dim):
+    def attach_encoder(self, encoder):
+        self.target_encoder = _clone(encoder, "target_encoder")
+
+    def build(self, input_shape):
+        if self.target_encoder is None:
+            raise ValueError(
+                "BYOL builds its target network from the encoder: use it through "
+                "keras_adios.ADIOS (which calls `attach_encoder(encoder)` first), "
+                "or call `attach_encoder(encoder)` before `build`."
+            )
         self.projector = mlp_head(
             [self.hidden_dim, self.projection_dim], batch_norm=True, name="projector"
         )
-        self.projector.build((None, feature_dim))
+        self.projector.build(input_shape)
         self.predictor = mlp_head(
-            [self.predictor_hidden_dim, self.projection_dim],
-            batch_norm=True,
-            name="predictor",
+            [self.predictor_hidden_dim, self.projection_dim], batch_norm=True, name="predictor"
         )
         self.predictor.build((None, self.projection_dim))
-        self.target_encoder = _clone(encoder, "target_encoder")
         self.target_projector = _clone(self.projector, "target_projector")
         self.schedule_steps = self.add_weight(
             shape=(),
@@ -125,13 +128,11 @@ class BYOL(Objective):
     def online_variables(self):
         return self.projector.trainable_variables + self.predictor.trainable_variables
 
-    @property
-    def needs_total_steps(self):
-        return self.total_steps is None
-
     def set_total_steps(self, total_steps):
+        """Sets `K`, the length of the momentum schedule (unless `total_steps` was given)."""
+        self._schedule_known = True
         if self.total_steps is None:
-            self.schedule_steps.assign(float(total_steps))
+            self.schedule_steps.assign(float(validation.check_positive_int(total_steps, "total_steps")))
 
     def momentum(self, step):
         """EMA momentum `tau` at training step `step` (0-based)."""
@@ -142,37 +143,35 @@ class BYOL(Objective):
         ) / 2.0
         return ops.where(total > 0, tau, self.base_momentum)
 
-    def _online(self, encoder, x, training):
-        features = encoder(x, training=training)
-        projection = self.projector(features, training=training)
-        return features, self.predictor(projection, training=training)
+    def call(self, features):
+        projection = self.projector(features)
+        return Embedding(features, projection=projection, prediction=self.predictor(projection))
 
-    def _target(self, x, training):
+    def encode(self, encoder, images, training=None):
+        online = super().encode(encoder, images, training=training)
         with no_grad():
-            features = self.target_encoder(x, training=training)
-            return ops.stop_gradient(self.target_projector(features, training=training))
+            target = self.target_projector(
+                self.target_encoder(images, training=training), training=training
+            )
+        return online._replace(target=ops.stop_gradient(target))
 
-    def reference(self, encoder, x1, x2, training=False):
-        features, p1 = self._online(encoder, x1, training)
-        return {"features": features, "p1": p1, "t1": self._target(x1, training)}
-
-    def _pair_loss(self, reference, x2_view, encoder, training):
-        _, p2 = self._online(encoder, x2_view, training)
-        t2 = self._target(x2_view, training)
-        return losses.byol_loss(reference["p1"], t2) + losses.byol_loss(p2, reference["t1"])
-
-    def masked_loss(self, encoder, reference, x1_masked, x2_masked, training=False):
-        return self._pair_loss(reference, x2_masked, encoder, training)
-
-    def unmasked_loss(self, encoder, reference, x2, training=False):
-        return self._pair_loss(reference, x2, encoder, training)
+    def loss(self, clean1, clean2, masked1, masked2):
+        return losses.byol_loss(clean1.prediction, masked2.target) + losses.byol_loss(
+            masked2.prediction, clean1.target
+        )
 
     def update_targets(self, encoder, step):
+        if not self._schedule_known:
+            warnings.warn(
+                "BYOL's momentum schedule does not know the number of training "
+                "steps, so tau stays at base_momentum. Pass `total_steps` to BYOL "
+                "or add `keras_adios.callbacks.MomentumSchedule()` to fit's callbacks.",
+                stacklevel=2,
+            )
+            self._schedule_known = True  # warn once
         tau = self.momentum(step)
         pairs = list(zip(self.target_encoder.trainable_variables, encoder.trainable_variables))
-        pairs += list(
-            zip(self.target_projector.trainable_variables, self.projector.trainable_variables)
-        )
+        pairs += list(zip(self.target_projector.trainable_variables, self.projector.trainable_variables))
         with no_grad():
             for target, online in pairs:
                 target.assign(tau * target + (1.0 - tau) * ops.stop_gradient(online))

@@ -1,4 +1,4 @@
-"""Projector / predictor MLP heads shared by the objectives (internal)."""
+"""Projector / predictor MLP heads shared by the objectives."""
 
 import keras
 
@@ -37,12 +37,3 @@ def mlp_head(layer_sizes, batch_norm, name, last_bias=True, last_batch_norm=Fals
     if last_batch_norm:
         layers.append(_batch_norm("bn_out", center=False, scale=False))
     return keras.Sequential(layers, name=name)
-
-
-def check_dims(**dims):
-    """Raises a ValueError unless every keyword value is a positive integer."""
-    for name, value in dims.items():
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(
-                f"`{name}` must be a positive integer. Received: {name}={value!r}"
-            )

@@ -1,22 +1,73 @@
-"""Base class of the SSL objectives that ADIOS plays its min-max game with."""
+"""The objective contract: what `keras_adios.ADIOS` expects of an SSL objective."""
+
+from typing import Any
+from typing import NamedTuple
 
 import keras
+from keras import ops
+
+
+class Embedding(NamedTuple):
+    """One view through the encoder and an objective's heads.
+
+    Fields an objective does not use stay `None`.
+
+    Attributes:
+        features: `(B, D)` encoder features (the online probe reads these).
+        projection: `(B, P)` projector output `g(f(x))`.
+        prediction: `(B, P)` predictor output `q(g(f(x)))` (BYOL, SimSiam).
+        target: `(B, P)` target-network projection under stop-gradient (BYOL).
+    """
+
+    features: Any
+    projection: Any = None
+    prediction: Any = None
+    target: Any = None
+
+    def stop_gradient(self):
+        """The same embedding with every tensor under `ops.stop_gradient`."""
+        return Embedding(*(None if t is None else ops.stop_gradient(t) for t in self))
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
 class Objective(keras.layers.Layer):
-    """Base class for a self-supervised objective used by `keras_adios.ADIOS`.
+    """Base class of the self-supervised objectives `keras_adios.ADIOS` trains.
 
     An objective owns the heads on top of the encoder (projector, predictor,
-    BYOL's target network) and computes the SSL loss between the first view
-    and a (possibly masked) second view. The split into `reference` (computed
-    once per training phase) and `masked_loss` (computed once per mask) is how
-    ADIOS avoids re-encoding the unmasked view N times: the original code
-    recomputes `f(x1)` inside its loop over masks, which gives the same values.
+    a target network) and defines the SSL loss between two views. ADIOS uses
+    exactly this contract, and nothing else, in its training step:
 
-    Subclasses implement `build_heads`, `reference`, `masked_loss` and
-    `unmasked_loss`; objectives with target networks also override
-    `update_targets` and `set_total_steps`.
+    - `attach_encoder(encoder)`: called once, before `build`. The default does
+      nothing; BYOL copies the encoder into its target network here.
+    - `build(input_shape)`: creates the heads for encoder features of shape
+      `input_shape = (batch, D)` (the Keras layer lifecycle: also triggered
+      by the first call).
+    - `call(features)`: the heads on `(B, D)` features, an `Embedding`.
+    - `encode(encoder, images, training)`: one view through the encoder and
+      the heads, an `Embedding`. The default is `self(encoder(images))`;
+      override it to add branches that need the images (BYOL's target).
+    - `loss(clean1, clean2, masked1, masked2)`: the SSL loss of one mask, a
+      float32 scalar averaged over the batch. `clean1` embeds the unmasked
+      first view `x1`; `masked2` embeds `x2 * (1 - m_n)`. With
+      `masks_both_views = True` (SimSiam) the masker also occludes `x1`:
+      `masked1` embeds `x1 * (1 - m1_n)` and `clean2` the unmasked `x2`;
+      otherwise both are `None`. The plain method (no masker) is the same
+      call with the unmasked views as the "masked" ones:
+      `loss(e1, e2, e1, e2)`. ADIOS sums `loss` over the N masks.
+    - `update_targets(encoder, step)`: called once per training step after
+      both updates (BYOL's moving-average target); the default does nothing.
+    - `online_variables`: what the encoder optimizer updates (all trainable
+      variables, less a target network's).
+
+    Under a `tf.distribute` strategy the loss runs per replica on the local
+    batch. An objective that needs statistics of the global batch gathers
+    them itself with `keras_adios.distribute.cross_replica_gather`, which is
+    the identity outside a replica context (SimCLR's negatives, VICReg's
+    variance and covariance). ADIOS divides the loss by the number of
+    replicas before differentiating, so a loss that is a mean over the local
+    batch (or the same global value on every replica) gets the gradients of
+    one device. `tests/harness.py` has the objective-contract test every
+    objective in this package passes.
 
     Args:
         **kwargs: standard `keras.layers.Layer` arguments (e.g. `name`).
@@ -24,59 +75,61 @@ class Objective(keras.layers.Layer):
     Example:
 
     ```python
-    objective = keras_adios.objectives.SimCLR(temperature=0.2)
+    import keras
+    import keras_adios
+    from keras_adios.objectives import Embedding, Objective
+
+    class CosineObjective(Objective):
+        # 1 - cos between the projections of x1 and of each masked x2.
+        def build(self, input_shape):
+            self.projector = keras.layers.Dense(16)
+            self.projector.build(input_shape)
+
+        def call(self, features):
+            return Embedding(features, projection=self.projector(features))
+
+        def loss(self, clean1, clean2, masked1, masked2):
+            return keras_adios.losses.byol_loss(masked2.projection, clean1.projection) / 2
+
+    objective = CosineObjective()
+    embedding = objective(keras.random.normal((4, 8)))  # builds the heads
+    value = objective.loss(embedding, None, None, embedding)  # ~0
     ```
     """
 
     #: Whether the masker occludes both views (SimSiam-ADIOS) or only x2.
     masks_both_views = False
 
-    def setup(self, encoder, feature_dim):
-        """Creates the heads for an encoder with `feature_dim` outputs."""
-        self.build_heads(encoder, int(feature_dim))
+    def attach_encoder(self, encoder):
+        """Called by ADIOS with the encoder before `build` (default: nothing)."""
+
+    def build(self, input_shape):
+        """Creates the heads for features of shape `input_shape = (batch, D)`."""
         self.built = True
 
-    def build(self, input_shape=None):
-        # Heads are created by `setup`, which needs the encoder.
-        self.built = True
+    def call(self, features):
+        """The heads on encoder features: an `Embedding`."""
+        return Embedding(features)
 
-    def build_heads(self, encoder, feature_dim):
-        raise NotImplementedError
+    def encode(self, encoder, images, training=None):
+        """`images` through `encoder` and the heads: an `Embedding`."""
+        return self(encoder(images, training=training), training=training)
+
+    def loss(self, clean1, clean2, masked1, masked2):
+        """The SSL loss of one mask (see the class docstring)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `loss(clean1, clean2, masked1, masked2)`."
+        )
+
+    def update_targets(self, encoder, step):
+        """Once per training step, after both updates (default: nothing)."""
 
     @property
     def online_variables(self):
         """Trainable variables updated by the encoder optimizer."""
         return self.trainable_variables
 
-    def reference(self, encoder, x1, x2, training=False):
-        """Computes the unmasked branches once; returns a dict of tensors.
-
-        The dict always holds `"features"`, the encoder features of `x1`
-        (used by the online linear probe).
-        """
-        raise NotImplementedError
-
-    def masked_loss(self, encoder, reference, x1_masked, x2_masked, training=False):
-        """SSL loss of one mask: `x2_masked = x2 * (1 - m_n)` (and `x1_masked`
-        when `masks_both_views`, else `None`)."""
-        raise NotImplementedError
-
-    def unmasked_loss(self, encoder, reference, x2, training=False):
-        """Loss of the plain method (no masks): the baseline."""
-        raise NotImplementedError
-
-    def update_targets(self, encoder, step):
-        """Hook run once per training step after both updates (BYOL's EMA)."""
-
-    def set_total_steps(self, total_steps):
-        """Hook called by `ADIOS.fit` with the number of training steps."""
-
-    @property
-    def needs_total_steps(self):
-        return False
-
-    def call(self, inputs):
-        raise NotImplementedError(
-            f"{self.__class__.__name__} is used through keras_adios.ADIOS; "
-            "call `reference`/`masked_loss` rather than the layer itself."
-        )
+    def get_build_config(self):
+        # Built by the model that uses it (`attach_encoder` comes first), not
+        # by the loader from a saved shape.
+        return None

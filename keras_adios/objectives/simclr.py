@@ -3,9 +3,11 @@
 import keras
 
 from keras_adios import losses
-from keras_adios.objectives.heads import check_dims
+from keras_adios.distribute.replica import cross_replica_gather
 from keras_adios.objectives.heads import mlp_head
+from keras_adios.objectives.objective import Embedding
 from keras_adios.objectives.objective import Objective
+from keras_adios.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
@@ -16,6 +18,11 @@ class SimCLR(Objective):
     BatchNorm), as in `simclr_adios.py`. With masks, the loss of mask `n` is
     `nt_xent(g(f(x1)), g(f(x2 * (1 - m_n))))` (Chen et al., 2020,
     https://arxiv.org/abs/2002.05709).
+
+    Under a distribution strategy the negatives come from the whole global
+    batch (`keras_adios.distribute.cross_replica_gather`, an all-gather with
+    a correct gradient; the identity on one device or on JAX, where the
+    jitted step already sees the global batch).
 
     Args:
         temperature: float > 0, the NT-Xent temperature. The authors' scripts
@@ -30,10 +37,11 @@ class SimCLR(Objective):
     Example:
 
     ```python
-    objective = keras_adios.objectives.SimCLR(temperature=0.2)
-    z1 = keras.random.normal((8, 128))
-    z2 = keras.random.normal((8, 128))
-    loss = keras_adios.losses.nt_xent(z1, z2, objective.temperature)
+    import keras, keras_adios
+    objective = keras_adios.objectives.SimCLR(temperature=0.2, hidden_dim=32, projection_dim=16)
+    e1 = objective(keras.random.normal((8, 64)))  # an Embedding; builds the projector
+    e2 = objective(keras.random.normal((8, 64)))
+    loss = objective.loss(e1, None, None, e2)     # NT-Xent between the two
     ```
     """
 
@@ -46,39 +54,25 @@ class SimCLR(Objective):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not temperature > 0:
-            raise ValueError(
-                f"`temperature` must be > 0. Received: temperature={temperature}"
-            )
-        check_dims(projection_dim=projection_dim, hidden_dim=hidden_dim)
-        self.temperature = float(temperature)
-        self.projection_dim = int(projection_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.cross_replica_negatives = bool(cross_replica_negatives)
-        self.gather_fn = None  # set by ADIOS under a distribution strategy
+        self.temperature = validation.check_number(temperature, "temperature", minimum=0.0, strict=True)
+        self.projection_dim = validation.check_positive_int(projection_dim, "projection_dim")
+        self.hidden_dim = validation.check_positive_int(hidden_dim, "hidden_dim")
+        self.cross_replica_negatives = validation.check_bool(
+            cross_replica_negatives, "cross_replica_negatives"
+        )
 
-    def build_heads(self, encoder, feature_dim):
+    def build(self, input_shape):
         self.projector = mlp_head(
             [self.hidden_dim, self.projection_dim], batch_norm=False, name="projector"
         )
-        self.projector.build((None, feature_dim))
+        self.projector.build(input_shape)
 
-    def _embed(self, encoder, x, training):
-        return self.projector(encoder(x, training=training), training=training)
+    def call(self, features):
+        return Embedding(features, projection=self.projector(features))
 
-    def _loss(self, z1, z2):
-        gather = self.gather_fn if self.cross_replica_negatives else None
-        return losses.nt_xent(z1, z2, self.temperature, gather_fn=gather)
-
-    def reference(self, encoder, x1, x2, training=False):
-        features = encoder(x1, training=training)
-        return {"features": features, "z1": self.projector(features, training=training)}
-
-    def masked_loss(self, encoder, reference, x1_masked, x2_masked, training=False):
-        return self._loss(reference["z1"], self._embed(encoder, x2_masked, training))
-
-    def unmasked_loss(self, encoder, reference, x2, training=False):
-        return self._loss(reference["z1"], self._embed(encoder, x2, training))
+    def loss(self, clean1, clean2, masked1, masked2):
+        gather = cross_replica_gather if self.cross_replica_negatives else None
+        return losses.nt_xent(clean1.projection, masked2.projection, self.temperature, gather_fn=gather)
 
     def get_config(self):
         config = super().get_config()

@@ -4,9 +4,10 @@ import keras
 from keras import ops
 
 from keras_adios import losses
-from keras_adios.objectives.heads import check_dims
 from keras_adios.objectives.heads import mlp_head
+from keras_adios.objectives.objective import Embedding
 from keras_adios.objectives.objective import Objective
+from keras_adios.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
@@ -23,8 +24,10 @@ class SimSiam(Objective):
     - `use_no_mask`: `D(p1, z2)` and `D(p2, z1)`;
     - `use_both_mask`: `D(p1m, z2m)` and `D(p2m, z1m)`.
 
-    Without masks (the baseline) it is plain SimSiam, `(D(p1, z2) + D(p2, z1)) / 2`
-    (Chen & He, 2021, https://arxiv.org/abs/2011.10566).
+    Without masks (the baseline) ADIOS passes the unmasked views as the
+    masked ones, and every term above becomes `D(p1, z2)` or `D(p2, z1)` in
+    equal numbers: plain SimSiam, `(D(p1, z2) + D(p2, z1)) / 2` (Chen & He,
+    2021, https://arxiv.org/abs/2011.10566).
 
     Projector: `Linear -> BN -> ReLU -> Linear -> BN -> ReLU -> Linear -> BN`
     (the last BN without affine; the authors' frozen last bias is dropped,
@@ -46,9 +49,13 @@ class SimSiam(Objective):
     Example:
 
     ```python
+    import keras, keras_adios
     objective = keras_adios.objectives.SimSiam(
         projection_dim=64, hidden_dim=128, predictor_hidden_dim=32
     )
+    e1 = objective(keras.random.normal((8, 32)))  # Embedding with projection and prediction
+    e2 = objective(keras.random.normal((8, 32)))
+    plain_simsiam = objective.loss(e1, e2, e1, e2)  # (D(p1, z2) + D(p2, z1)) / 2
     ```
     """
 
@@ -65,19 +72,16 @@ class SimSiam(Objective):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_dims(
-            projection_dim=projection_dim,
-            hidden_dim=hidden_dim,
-            predictor_hidden_dim=predictor_hidden_dim,
+        self.projection_dim = validation.check_positive_int(projection_dim, "projection_dim")
+        self.hidden_dim = validation.check_positive_int(hidden_dim, "hidden_dim")
+        self.predictor_hidden_dim = validation.check_positive_int(
+            predictor_hidden_dim, "predictor_hidden_dim"
         )
-        self.projection_dim = int(projection_dim)
-        self.hidden_dim = int(hidden_dim)
-        self.predictor_hidden_dim = int(predictor_hidden_dim)
-        self.use_symmetry_mask = bool(use_symmetry_mask)
-        self.use_no_mask = bool(use_no_mask)
-        self.use_both_mask = bool(use_both_mask)
+        self.use_symmetry_mask = validation.check_bool(use_symmetry_mask, "use_symmetry_mask")
+        self.use_no_mask = validation.check_bool(use_no_mask, "use_no_mask")
+        self.use_both_mask = validation.check_bool(use_both_mask, "use_both_mask")
 
-    def build_heads(self, encoder, feature_dim):
+    def build(self, input_shape):
         self.projector = mlp_head(
             [self.hidden_dim, self.hidden_dim, self.projection_dim],
             batch_norm=True,
@@ -85,7 +89,7 @@ class SimSiam(Objective):
             last_bias=False,
             last_batch_norm=True,
         )
-        self.projector.build((None, feature_dim))
+        self.projector.build(input_shape)
         self.predictor = mlp_head(
             [self.predictor_hidden_dim, self.projection_dim],
             batch_norm=True,
@@ -93,33 +97,22 @@ class SimSiam(Objective):
         )
         self.predictor.build((None, self.projection_dim))
 
-    def _branch(self, encoder, x, training):
-        features = encoder(x, training=training)
-        z = self.projector(features, training=training)
-        return features, z, self.predictor(z, training=training)
+    def call(self, features):
+        projection = self.projector(features)
+        return Embedding(features, projection=projection, prediction=self.predictor(projection))
 
-    def reference(self, encoder, x1, x2, training=False):
-        features, z1, p1 = self._branch(encoder, x1, training)
-        _, z2, p2 = self._branch(encoder, x2, training)
-        return {"features": features, "z1": z1, "z2": z2, "p1": p1, "p2": p2}
-
-    def masked_loss(self, encoder, reference, x1_masked, x2_masked, training=False):
-        r = reference
-        _, z1m, p1m = self._branch(encoder, x1_masked, training)
-        _, z2m, p2m = self._branch(encoder, x2_masked, training)
+    def loss(self, clean1, clean2, masked1, masked2):
         d = losses.simsiam_loss
-        terms = [d(p1m, r["z2"]), d(p2m, r["z1"])]
+        z1, p1, z2, p2 = clean1.projection, clean1.prediction, clean2.projection, clean2.prediction
+        z1m, p1m, z2m, p2m = masked1.projection, masked1.prediction, masked2.projection, masked2.prediction
+        terms = [d(p1m, z2), d(p2m, z1)]
         if self.use_symmetry_mask:
-            terms += [d(r["p2"], z1m), d(r["p1"], z2m)]
+            terms += [d(p2, z1m), d(p1, z2m)]
         if self.use_no_mask:
-            terms += [d(r["p1"], r["z2"]), d(r["p2"], r["z1"])]
+            terms += [d(p1, z2), d(p2, z1)]
         if self.use_both_mask:
             terms += [d(p1m, z2m), d(p2m, z1m)]
         return ops.mean(ops.stack(terms))
-
-    def unmasked_loss(self, encoder, reference, x2, training=False):
-        r = reference
-        return 0.5 * (losses.simsiam_loss(r["p1"], r["z2"]) + losses.simsiam_loss(r["p2"], r["z1"]))
 
     def get_config(self):
         config = super().get_config()

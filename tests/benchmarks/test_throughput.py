@@ -16,22 +16,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPT = os.path.join(ROOT, "benchmarks", "throughput.py")
 
 EXPECTED_CONFIGS = {
-    "baseline", "adios_n2", "adios_n4", "adios_n6", "adios_s_n4", "adios_n4_2fwd", "adios_s_n4_2fwd",
+    "baseline", "adios_n2", "adios_n4", "adios_n6", "adios_s_n4",
 }
 
 
-def formula(num_masks, single_mask, two_forward=False):
+def formula(num_masks, single_mask):
     """SimCLR pass counts with the unmasked reference computed once per phase.
 
-    The masker runs once per step (twice in the previous two-forward
-    formulation, the `_2fwd` rows); its one backward pass is the pull-back.
+    The masker runs once per step; its one backward pass is the pull-back.
     """
     if num_masks == 0:
         return {"encoder_phase_fwd": 2, "encoder_phase_bwd": 2, "masker_phase_fwd": 0,
                 "masker_phase_bwd": 0, "masker_fwd": 0, "masker_bwd": 0}
     k = 1 if single_mask else num_masks
     return {"encoder_phase_fwd": 1 + k, "encoder_phase_bwd": 1 + k, "masker_phase_fwd": 1 + k,
-            "masker_phase_bwd": k, "masker_fwd": 2 if two_forward else 1, "masker_bwd": 1}
+            "masker_phase_bwd": k, "masker_fwd": 1, "masker_bwd": 1}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +70,7 @@ def test_every_config_has_positive_throughput(quick_results):
 def test_pass_counts_match_formula(quick_results):
     results, _ = quick_results
     for row in results["configs"]:
-        want = formula(row["num_masks"], row["single_mask"], row["two_forward"])
+        want = formula(row["num_masks"], row["single_mask"])
         for source in ("expected_passes", "counted_passes"):
             got = row[source]
             assert got is not None, (row["name"], source)
@@ -90,14 +89,6 @@ def test_markdown_lists_every_config(quick_results):
     _, table = quick_results
     for name in EXPECTED_CONFIGS:
         assert f"| {name} |" in table
-    assert "- adios_s_n4: step-time ratio" in table and "with two masker forwards" in table
+    assert "- adios_s_n4: step-time ratio" in table
 
 
-def test_two_forward_rows_recompute_the_same_masks(quick_results):
-    results, _ = quick_results
-    for row in results["configs"]:
-        diff = row["counted_passes"].get("masker_recompute_max_abs_diff")
-        if row["two_forward"]:
-            assert diff is not None and diff <= 1e-6, row["name"]
-        else:
-            assert diff is None, row["name"]  # one masker forward: nothing recomputed

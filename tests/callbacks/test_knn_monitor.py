@@ -119,3 +119,26 @@ def test_unlabelled_data_config_and_invalid_arguments(make_model, toy_data):
             KNNMonitor((x, y), (xv, yv), **kwargs)
     with pytest.raises(ValueError, match="Received"):
         KNNMonitor((x, y), None)
+
+
+def test_probe_epochs_logs_the_linear_probe_accuracy(make_model, toy_data):
+    from keras_adios.evaluation import linear_probe
+
+    (x, y), (xv, yv) = toy_data
+    model = make_model()
+    monitor = KNNMonitor((x, y), (xv, yv), k=5, batch_size=8, probe_epochs=3)
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[monitor]).history
+    assert len(history["val_linear_probe_accuracy"]) == 2
+    train_f, _ = extract_features(model.encoder, x)
+    val_f, _ = extract_features(model.encoder, xv)
+    expected = linear_probe(train_f, y, val_f, yv, epochs=3)["test_accuracy"]
+    assert history["val_linear_probe_accuracy"][-1] == pytest.approx(float(expected))
+    assert monitor.last_probe_accuracy == history["val_linear_probe_accuracy"][-1]
+
+
+def test_without_probe_epochs_no_probe_is_logged(make_model, toy_data):
+    (x, y), (xv, yv) = toy_data
+    history = make_model().fit(
+        x, y, batch_size=8, epochs=1, verbose=0, callbacks=[KNNMonitor((x, y), (xv, yv), k=3, batch_size=8)]
+    ).history
+    assert "val_linear_probe_accuracy" not in history

@@ -28,6 +28,7 @@ OBJECTIVES = {
     "simsiam": lambda: keras_adios.objectives.SimSiam(
         hidden_dim=16, projection_dim=8, predictor_hidden_dim=8
     ),
+    "vicreg": lambda: keras_adios.objectives.VICReg(hidden_dim=16, projection_dim=8),
 }
 
 

@@ -28,7 +28,7 @@ def test_one_step_matches_across_backends(tmp_path):
     reference = results["tensorflow"]
     configs = {key.split("/")[0] for key in reference if not key.startswith("init:")}
     assert configs == {
-        f"{o}_{v}" for o in ("simclr", "byol", "simsiam") for v in ("adios", "adios_s")
+        f"{o}_{v}" for o in ("simclr", "byol", "simsiam", "vicreg") for v in ("adios", "adios_s")
     }
     for backend in ("jax", "torch"):
         other = results[backend]

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from keras_adios.data import AugmentationConfig
-from keras_adios.utils.testing import run_serialization_test
+from harness import run_serialization_test
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ def data():
 
 def test_variant_names_shapes_and_labels(data):
     variants = background_variants(data, seed=0)
-    assert set(variants) == {"original", "only_fg", "mixed_rand", "only_bg"}
+    assert set(variants) == {"original", "only_fg", "mixed_rand", "mixed_same", "only_bg"}
     for images in variants.values():
         assert images.shape == data["images"].shape and images.dtype == np.uint8
     np.testing.assert_array_equal(variants["original"], data["images"])
@@ -62,3 +62,24 @@ def test_invalid_inputs(data):
         background_variants({"images": data["images"], "foreground": data["foreground"][:5]})
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         background_variants({"images": data["images"][..., 0], "foreground": data["foreground"]})
+
+
+def test_mixed_same_takes_the_background_of_another_image_of_the_same_class(data):
+    mixed = background_variants(data, seed=0)["mixed_same"]
+    fg, labels = data["foreground"], data["labels"]
+    np.testing.assert_array_equal(mixed[fg], data["images"][fg])
+    for i in range(len(mixed)):
+        outside = ~fg[i]
+        donors = [
+            j
+            for j in range(len(mixed))
+            if np.array_equal(mixed[i][outside], data["background"][j][outside])
+        ]
+        assert donors and all(labels[j] == labels[i] for j in donors), (i, donors)
+        if (labels == labels[i]).sum() > 1:
+            assert i not in donors
+
+
+def test_mixed_same_needs_labels(data):
+    unlabelled = {k: v for k, v in data.items() if k != "labels"}
+    assert "mixed_same" not in background_variants(unlabelled, seed=0)

@@ -2,7 +2,7 @@
 
 Usage: python mirrored_step.py OUTPUT.npz CONFIG [CONFIG ...]
 
-CONFIG is `<objective>_<variant>` with objective in simclr/byol/simsiam and
+CONFIG is `<objective>_<variant>` with objective in simclr/byol/simsiam/vicreg and
 variant `adios` (all N masks) or `adios_s` (fixed slots), or one of the
 probes `slots` (ADIOS-s draws per replica), `entropy` (SimCLR-ADIOS-s with
 `entropy_weight=0.5`), `local_negatives`

@@ -99,7 +99,6 @@ def main():
             masker_optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
         )
     report["patch_applied_after_compile"] = multi_worker_patch.is_applied(model)
-    report["gather_fn_set"] = model.objective.gather_fn is kd.cross_replica_gather
     initial = [np.asarray(w) for w in model.get_weights()]
     history = model.fit(dataset(), epochs=2, verbose=0).history
     report["history"] = {k: [float(x) for x in v] for k, v in history.items()}

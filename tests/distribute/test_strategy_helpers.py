@@ -33,13 +33,16 @@ def test_nt_xent_with_the_gather_fn_equals_plain_nt_xent():
     np.testing.assert_allclose(np.asarray(plain), np.asarray(gathered), rtol=1e-6)
 
 
-def test_compile_without_strategy_leaves_simclr_local():
-    encoder = keras.Sequential(
-        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()]
-    )
-    model = keras_adios.ADIOS(encoder, objective=keras_adios.objectives.SimCLR(hidden_dim=8))
-    model.compile()
-    assert model.objective.gather_fn is None
+def test_simclr_outside_a_replica_context_uses_the_local_batch():
+    # `cross_replica_gather` is the identity without a strategy, so the
+    # objective's loss is the plain NT-Xent of its projections.
+    from keras_adios.objectives import Embedding
+
+    objective = keras_adios.objectives.SimCLR(temperature=0.3, hidden_dim=8, projection_dim=4)
+    z1 = keras.random.normal((6, 4), seed=1)
+    z2 = keras.random.normal((6, 4), seed=2)
+    value = objective.loss(Embedding(None, z1), None, None, Embedding(None, z2))
+    np.testing.assert_allclose(np.asarray(value), np.asarray(losses.nt_xent(z1, z2, 0.3)), rtol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from keras_adios.encoders import ResNet18
-from keras_adios.utils.testing import assert_allclose
-from keras_adios.utils.testing import run_serialization_test
+from harness import assert_allclose
+from harness import run_serialization_test
 
 TORCHVISION_RESNET18_NO_FC = 11_176_512  # 11,689,512 minus fc (512*1000+1000).
 # A narrower network for the tests that do not need the full width. Under JAX

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from keras_adios.encoders import SmallResNet
-from keras_adios.utils.testing import assert_allclose
-from keras_adios.utils.testing import run_serialization_test
+from harness import assert_allclose
+from harness import run_serialization_test
 
 # The defaults; they share their convolution shapes with the ResNet18 tests
 # (JAX compiles each new initializer shape eagerly).

@@ -7,8 +7,8 @@ from keras_adios.layers.mask_generator import channel_plan
 from keras_adios.layers.mask_generator import default_num_blocks
 from keras_adios.layers.mask_generator import group_norm
 from keras_adios.layers.mask_generator import subsample
-from keras_adios.utils.testing import assert_allclose
-from keras_adios.utils.testing import run_serialization_test
+from harness import assert_allclose
+from harness import run_serialization_test
 
 
 # Most tests share one configuration (the docstring example's: 32 px, so
@@ -139,10 +139,11 @@ def test_masks_partition_every_pixel_and_match_reference(norm):
     np.testing.assert_allclose(masks, expected, atol=2e-5)
 
 
-def test_single_mask_is_all_ones():
-    masks = _np(_generator(num_masks=1)(_images()))
-    assert masks.shape == (BATCH, SIZE, SIZE, 1)
-    np.testing.assert_allclose(masks, 1.0, atol=1e-6)
+def test_a_single_learned_mask_is_refused():
+    # One softmax channel is 1 everywhere: it would occlude the whole image
+    # and the sparsity penalty diverges at coverage 1.
+    with pytest.raises(ValueError, match=r"integer >= 2\. A learned masker.*Received: num_masks=1"):
+        _generator(num_masks=1)
 
 
 def test_downsampling_is_subsampling_not_pooling():
@@ -287,7 +288,7 @@ def test_instance_norm_allows_filters_not_divisible_by_8():
 
 
 _INVALID_ARGUMENTS = [
-    ({"num_masks": 0}, r"`num_masks` must be an integer >= 1\. Received: num_masks=0"),
+    ({"num_masks": 0}, r"`num_masks` of MaskGenerator must be an integer >= 2\..*Received: num_masks=0"),
     ({"num_masks": 2.0}, r"Received: num_masks=2\.0"),
     ({"num_masks": True}, r"Received: num_masks=True"),
     ({"num_masks": 2, "filters": 0}, r"`filters` must be .* Received: filters=0"),
@@ -308,7 +309,7 @@ _INVALID_SHAPES = [
     ({}, (2, 32, 32), r"expects 4D images.*Received: input_shape=\(2, 32, 32\)"),
     ({}, (2, 32, 16, 3), r"square images.*Received: input_shape=\(2, 32, 16, 3\)"),
     ({}, (2, 8, 8, 3), r"at least 16x16.*Received: input_shape=\(2, 8, 8, 3\)"),
-    ({}, (2, None, None, 3), r"static spatial size.*Received: input_shape"),
+    ({}, (2, None, None, 3), r"static image size.*Received: input_shape"),
         # Default depth for 36 px is 4, and 36 is not divisible by 8.
     ({}, (2, 36, 36, 3), r"divisible by 2\*\*\(num_blocks - 1\) = 8.*Received: input_shape=\(2, 36, 36, 3\)"),
     ({"num_blocks": 7}, (2, 32, 32, 3), r"num_blocks=7.* = 64.*Received: input_shape"),

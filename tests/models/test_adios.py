@@ -6,45 +6,40 @@ import pytest
 from keras import ops
 
 import keras_adios
+from harness import TwoForwardADIOS
+from harness import assert_allclose
+from harness import tiny_encoder
+from harness import view_batch
+from harness import weights
 from keras_adios import losses
 from keras_adios.layers import MaskGenerator
 from keras_adios.layers import RandomPatchMasker
-from keras_adios.utils.testing import assert_allclose
 
 SIZE = 16
 BATCH = 8
 NUM_MASKS = 3
 
 
-def tiny_encoder(name="encoder"):
-    # No BatchNorm/dropout: train- and inference-mode passes are identical, so
-    # losses measured with `test_on_batch` are the ones the step optimises.
-    return keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(8),
-        ],
-        name=name,
-    )
-
-
-def objective(name):
+def objective(name, total_steps=100):
     if name == "simclr":
         return keras_adios.objectives.SimCLR(temperature=0.5, hidden_dim=16, projection_dim=8)
     if name == "byol":
-        return keras_adios.objectives.BYOL(hidden_dim=16, projection_dim=8, predictor_hidden_dim=16)
+        return keras_adios.objectives.BYOL(
+            hidden_dim=16, projection_dim=8, predictor_hidden_dim=16, total_steps=total_steps
+        )
     return keras_adios.objectives.SimSiam(hidden_dim=16, projection_dim=8, predictor_hidden_dim=8)
 
 
-def make_model(objective_name="simclr", masker="learned", single_mask=False, num_classes=None, **kwargs):
+def make_model(objective_name="simclr", masker="learned", single_mask=False, num_classes=None,
+               cls=keras_adios.ADIOS, **kwargs):
+    # The encoder has no BatchNorm: train- and inference-mode passes agree, so
+    # losses measured with `test_on_batch` are the ones the step optimises.
     if masker == "learned":
         masker = MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="none")
-    return keras_adios.ADIOS(
+    kwargs.setdefault("objective", objective(objective_name))
+    return cls(
         tiny_encoder(),
         masker,
-        objective=objective(objective_name),
         single_mask=single_mask,
         num_classes=num_classes,
         seed=3,
@@ -53,16 +48,7 @@ def make_model(objective_name="simclr", masker="learned", single_mask=False, num
 
 
 def batch(seed=0, labels=False):
-    rng = np.random.default_rng(seed)
-    x1 = rng.normal(size=(BATCH, SIZE, SIZE, 3)).astype("float32")
-    x2 = rng.normal(size=(BATCH, SIZE, SIZE, 3)).astype("float32")
-    if labels:
-        return (x1, x2), rng.integers(0, 4, BATCH).astype("int32")
-    return x1, x2
-
-
-def weights(variables):
-    return [np.array(ops.convert_to_numpy(v)) for v in variables]
+    return view_batch(BATCH, SIZE, seed=seed, num_classes=4 if labels else None)
 
 
 def assert_same(before, after):
@@ -196,35 +182,35 @@ def test_simclr_adios_loss_is_the_sum_over_masks_of_nt_xent():
 
 
 class _ViewRecorder(keras_adios.objectives.SimCLR):
-    def masked_loss(self, encoder, reference, x1_masked, x2_masked, training=False):
-        self.views.append(ops.convert_to_numpy(x2_masked))
-        return super().masked_loss(encoder, reference, x1_masked, x2_masked, training)
+    def encode(self, encoder, images, training=None):
+        self.views.append(ops.convert_to_numpy(images))
+        return super().encode(encoder, images, training)
 
 
 def test_adios_s_uses_one_slot_per_image():
     recorder = _ViewRecorder(hidden_dim=16, projection_dim=8)
-    recorder.views = []
     model = keras_adios.ADIOS(
         tiny_encoder(), MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="none"),
         objective=recorder, single_mask=True, seed=0,
     )
     x1, x2 = batch()
-    masks = {"x2": model.masker(x2)}
+    masks = [model.masker(x2)]
     slots = model._draw_slots(BATCH)
     slots_np = ops.convert_to_numpy(slots)
     assert slots_np.shape == (BATCH,)
     assert slots_np.min() >= 0 and slots_np.max() < NUM_MASKS
-    reference = model.objective.reference(model.encoder, x1, x2)
-    model._ssl_loss(reference, x1, x2, masks, slots, training=False)
+    recorder.views = []
+    clean = model._encode_clean(x1, x2, training=False)
+    recorder.views.clear()  # only the masked views from here on
+    model._ssl_loss(clean, x1, x2, masks, slots, training=False)
     assert len(recorder.views) == 1  # a single masked pass, not N
-    m = ops.convert_to_numpy(masks["x2"])
+    m = ops.convert_to_numpy(masks[0])
     for b in range(BATCH):
         expected = x2[b] * (1 - m[b, ..., slots_np[b] : slots_np[b] + 1])
         np.testing.assert_allclose(recorder.views[0][b], expected, atol=1e-6)
     # Full ADIOS makes one masked pass per mask.
     recorder.views.clear()
-    model.single_mask = False
-    model._ssl_loss(reference, x1, x2, masks, None, training=False)
+    model._ssl_loss(clean, x1, x2, masks, None, training=False)
     assert len(recorder.views) == NUM_MASKS
 
 
@@ -257,7 +243,8 @@ def test_byol_target_moves_by_ema_only():
     assert not any(id(v) in optimised for v in target_vars)
     target_before = weights(target_vars)
     assert_same(target_before, weights(online_vars))  # starts as a copy
-    model.fit(batch(), batch_size=BATCH, epochs=1, verbose=0)  # K = 1 step
+    model.fit(batch(), batch_size=BATCH, epochs=1, verbose=0,  # K = 1 step
+              callbacks=[keras_adios.callbacks.MomentumSchedule()])
     online_after = weights(online_vars)
     tau = obj.base_momentum  # step 0 of the cosine schedule
     for t0, o1, t1 in zip(target_before, online_after, weights(target_vars)):
@@ -266,7 +253,7 @@ def test_byol_target_moves_by_ema_only():
 
 
 def test_byol_momentum_schedule_follows_the_cosine_formula():
-    model = make_model("byol")
+    model = make_model("byol", objective=objective("byol", total_steps=None))
     obj = model.objective
     obj.set_total_steps(10)
     for k in [0, 3, 5, 10, 12]:
@@ -274,16 +261,35 @@ def test_byol_momentum_schedule_follows_the_cosine_formula():
         assert_allclose(obj.momentum(k), expected, atol=1e-6)
 
 
-def test_fit_sets_byol_schedule_length_from_the_dataset():
+def test_momentum_schedule_callback_sets_byol_schedule_length_from_the_dataset():
     import tensorflow as tf
 
-    model = make_model("byol")
+    model = make_model("byol", objective=objective("byol", total_steps=None))
     model.compile(jit_compile=False)
     x1, x2 = batch()
     dataset = tf.data.Dataset.from_tensor_slices((x1, x2)).batch(4)  # 2 steps
-    model.fit(dataset, epochs=3, verbose=0)
+    model.fit(dataset, epochs=3, verbose=0, callbacks=[keras_adios.callbacks.MomentumSchedule()])
     assert float(ops.convert_to_numpy(model.objective.schedule_steps)) == 6.0
     assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 6
+
+
+def test_byol_without_a_schedule_length_warns_and_keeps_the_base_momentum():
+    model = make_model("byol", objective=objective("byol", total_steps=None))
+    model.compile(jit_compile=False)
+    with pytest.warns(UserWarning, match="MomentumSchedule"):
+        model.fit(batch(), batch_size=4, epochs=1, verbose=0)
+    assert float(ops.convert_to_numpy(model.objective.schedule_steps)) == 0.0
+    assert_allclose(model.objective.momentum(5), model.objective.base_momentum, atol=1e-7)
+    # Given total_steps, nothing to warn about, and the callback keeps it.
+    explicit = keras_adios.objectives.BYOL(hidden_dim=16, projection_dim=8, predictor_hidden_dim=16, total_steps=7)
+    model = keras_adios.ADIOS(tiny_encoder(), None, objective=explicit)
+    model.compile(jit_compile=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(batch(), batch_size=4, epochs=1, verbose=0, callbacks=[keras_adios.callbacks.MomentumSchedule()])
+    assert float(ops.convert_to_numpy(explicit.schedule_steps)) == 7.0
 
 
 def test_online_probe_trains_only_the_probe_and_reports_accuracy():
@@ -462,10 +468,10 @@ def test_encoder_must_output_vectors():
 # === Masks computed once per step ===
 
 
-def _numpy_initialised(objective_name, single_mask, masker=None):
+def _numpy_initialised(objective_name, single_mask, masker=None, cls=keras_adios.ADIOS):
     """A compiled ADIOS whose weights come from NumPy (identical when rebuilt)."""
     masker = masker or MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="group")
-    model = make_model(objective_name, masker=masker, single_mask=single_mask, num_classes=4)
+    model = make_model(objective_name, masker=masker, single_mask=single_mask, num_classes=4, cls=cls)
     rng = np.random.default_rng(1)
     model.set_weights(
         [
@@ -488,10 +494,8 @@ def _numpy_initialised(objective_name, single_mask, masker=None):
     [("simclr", False), ("simclr", True), ("byol", True), ("simsiam", False)],
 )
 def test_one_mask_forward_gives_the_weights_of_the_two_forward_step(objective_name, single_mask):
-    from keras_adios.utils.testing import use_two_forward_masker_phase
-
     model = _numpy_initialised(objective_name, single_mask)
-    reference = use_two_forward_masker_phase(_numpy_initialised(objective_name, single_mask))
+    reference = _numpy_initialised(objective_name, single_mask, cls=TwoForwardADIOS)
     for a, b in zip(weights(model.weights), weights(reference.weights)):
         np.testing.assert_array_equal(a, b)
     masker_before = weights(model.masker_variables)
@@ -522,12 +526,8 @@ def _count_masker_calls(model):
 
 @pytest.mark.parametrize("objective_name, views", [("simclr", 1), ("simsiam", 2)])
 def test_masker_forward_runs_once_per_view_per_step(objective_name, views):
-    from keras_adios.utils.testing import use_two_forward_masker_phase
-
     for two_forward, expected in ((False, views), (True, 2 * views)):
-        model = make_model(objective_name)
-        if two_forward:
-            use_two_forward_masker_phase(model)
+        model = make_model(objective_name, cls=TwoForwardADIOS if two_forward else keras_adios.ADIOS)
         model.compile(run_eagerly=True)
         calls = _count_masker_calls(model)
         model.train_on_batch(batch())
@@ -558,19 +558,28 @@ def test_only_a_trained_masker_records_its_forward_for_a_vjp():
         assert (vjps["n"], masker_calls["n"]) == (expected_vjps, 1), model.masker.name
 
 
+class BatchNormMasker(keras_adios.layers.Masker):
+    """BatchNorm -> 1x1 conv -> softmax: a learned masker with running statistics."""
+
+    def __init__(self, **kwargs):
+        super().__init__(num_masks=NUM_MASKS, **kwargs)
+        self.bn = keras.layers.BatchNormalization(momentum=0.5)
+        self.conv = keras.layers.Conv2D(NUM_MASKS, 1)
+
+    def build(self, input_shape):
+        self.bn.build(input_shape)
+        self.conv.build(input_shape)
+
+    def call(self, images):
+        self.check_images(images.shape)
+        return ops.softmax(ops.cast(self.conv(self.bn(images)), "float32"), axis=-1)
+
+
 def test_masker_batchnorm_statistics_update_once_per_step():
-    masker = keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.BatchNormalization(momentum=0.5),
-            keras.layers.Conv2D(NUM_MASKS, 1),
-            keras.layers.Softmax(axis=-1),
-        ],
-        name="bn_masker",
-    )
+    masker = BatchNormMasker()
     model = make_model("simclr", masker=masker)
     model.compile(masker_optimizer=sgd(0.1))
-    bn = masker.layers[0]
+    bn = masker.bn
     x1, x2 = batch()
     model.train_on_batch((x1, x2))
     # One update from 0 with momentum 0.5 (two updates would give 0.75x).

@@ -4,7 +4,8 @@ import keras
 import pytest
 
 import keras_adios
-from keras_adios.utils.testing import run_serialization_test
+from harness import run_objective_contract_test
+from harness import run_serialization_test
 
 
 @pytest.mark.parametrize(
@@ -48,8 +49,21 @@ def test_get_accepts_names_and_instances():
 
 def test_simsiam_projector_ends_in_a_non_affine_batch_norm():
     objective = keras_adios.objectives.SimSiam(projection_dim=8, hidden_dim=16, predictor_hidden_dim=4)
-    objective.setup(keras.Sequential([keras.Input((4,))]), 4)
+    objective.build((None, 4))
     last = objective.projector.layers[-1]
     assert isinstance(last, keras.layers.BatchNormalization)
     assert not last.center and not last.scale
     assert not objective.projector.layers[-2].use_bias
+
+
+@pytest.mark.parametrize(
+    "make_objective",
+    [
+        lambda: keras_adios.objectives.SimCLR(temperature=0.5, projection_dim=8, hidden_dim=16),
+        lambda: keras_adios.objectives.BYOL(projection_dim=8, hidden_dim=16, predictor_hidden_dim=16, total_steps=4),
+        lambda: keras_adios.objectives.SimSiam(projection_dim=8, hidden_dim=16, predictor_hidden_dim=4),
+    ],
+    ids=["simclr", "byol", "simsiam"],
+)
+def test_objective_contract(make_objective):
+    run_objective_contract_test(make_objective)

@@ -9,8 +9,8 @@ import pytest
 
 from keras_adios.optimizers import LARS
 from keras_adios.schedules import WarmupCosine
-from keras_adios.utils.testing import assert_allclose
-from keras_adios.utils.testing import run_serialization_test
+from harness import assert_allclose
+from harness import run_serialization_test
 
 
 def _t(array):

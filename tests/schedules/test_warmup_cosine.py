@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from keras_adios.schedules import WarmupCosine
-from keras_adios.utils.testing import assert_allclose
-from keras_adios.utils.testing import run_serialization_test
+from harness import assert_allclose
+from harness import run_serialization_test
 
 
 def _np_schedule(t, base, total, warmup=0, start=0.0, end=0.0):
