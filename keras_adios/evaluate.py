@@ -64,7 +64,7 @@ def main(argv):
             _RUN_DIR.value, {"probe_epochs": _PROBE_EPOCHS.value, "knn_k": _KNN_K.value}
         )
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        sys.exit(f"error: {str(e).strip().splitlines()[0]}")
+        sys.exit(f"error: {str(e).strip() or type(e).__name__}")
     output = _OUTPUT.value or os.path.join(_RUN_DIR.value, "evaluation.json")
     previous = {}
     if os.path.exists(output):

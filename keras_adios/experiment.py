@@ -8,7 +8,9 @@ folder:
     run_dir/
       flags.json          the settings used (re-read by evaluate and resume)
       adios.keras         the whole ADIOS model (encoder, masker, heads, optimizers)
-      encoder.keras       the encoder alone, for downstream Keras models
+      encoder.keras       the encoder alone, for downstream Keras models (normalised inputs)
+      encoder_pixels.keras  the same with the normalisation inside: RGB images in [0, 1]
+      input_convention.json the mean/std/size the encoder expects
       masker.keras        the mask generator alone (when there is one)
       masks/              masks_epoch_XXX.png grids, one per epoch
       metrics.json/.csv   training metrics per epoch
@@ -20,6 +22,8 @@ folder:
 import contextlib
 import json
 import os
+import shutil
+import sys
 import time
 
 import keras
@@ -37,87 +41,20 @@ from keras_adios.callbacks import KNNMonitor
 from keras_adios.callbacks import MaskQualityMonitor
 from keras_adios.callbacks import MaskVisualizer
 from keras_adios.callbacks import MetricsLogger
+from keras_adios.callbacks import NonFiniteGuard
 from keras_adios.models import ADIOS
+from keras_adios import experiment_settings
+from keras_adios.experiment_settings import DEFAULTS  # noqa: F401 (public: the settings' defaults)
 
-#: Defaults of every experiment setting (the CLI flags mirror these names).
-DEFAULTS = {
-    "dataset": "shapes32",
-    "data_dir": None,
-    "manual_dir": None,
-    "download": False,
-    "train_split": "train",
-    "eval_split": "test",
-    "num_train_images": 2000,
-    "num_eval_images": 1000,
-    "load_size": None,
-    "crop_size": None,
-    "color_jitter": None,
-    "objective": "simclr",
-    "masking": "adios",
-    "encoder": "small_resnet",
-    "encoder_widths": "16,32,64",
-    "num_masks": 4,
-    "mask_filters": 16,
-    "mask_norm": "group",
-    "mask_blocks": None,
-    "mask_ratio": None,
-    "sparsity_weight": 1.0,
-    "entropy_weight": 0.0,
-    "temperature": 0.2,
-    "projection_dim": 128,
-    "hidden_dim": 512,
-    "predictor_hidden_dim": 512,
-    "simsiam_symmetry_mask": True,
-    "simsiam_no_mask": True,
-    "simsiam_both_mask": True,
-    "epochs": 5,
-    "batch_size": 128,
-    "steps_per_epoch": None,
-    "optimizer": "adam",
-    "learning_rate": 2e-3,
-    # 1e-2: in the 48-step quality runs (3 seeds) the masks reach foreground IoU
-    # 0.52 +- 0.07 vs 0.35 +- 0.01 at 1e-3, same accuracy
-    # (benchmarks/results/quality_mask_lr1e-2.md).
-    "mask_learning_rate": 1e-2,
-    "probe_learning_rate": 1e-3,
-    "weight_decay": 1e-5,
-    "warmup_epochs": 1,
-    "warmup_learning_rate": None,
-    "jit_compile": "auto",
-    "seed": 0,
-    "knn_k": 20,
-    "knn_temperature": 0.07,
-    "probe_epochs": 50,
-    "num_vis_images": 8,
-    "monitor_every": 1,
-    "monitor_probe_epochs": None,
-    "output_dir": "runs/adios",
-}
-
-MASKINGS = ("adios", "adios_s", "none", "random", "block")
-OBJECTIVES = ("simclr", "byol", "simsiam")
-ENCODERS = ("small_resnet", "resnet18_cifar", "resnet18_imagenet")
-OPTIMIZERS = ("adam", "sgd", "lars")
+MASKINGS = experiment_settings.choices("masking")
+OBJECTIVES = experiment_settings.choices("objective")
+ENCODERS = experiment_settings.choices("encoder")
+OPTIMIZERS = experiment_settings.choices("optimizer")
 
 
 def resolve_settings(overrides):
-    """Merges `overrides` into `DEFAULTS` and validates the result."""
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"Unknown settings: {sorted(unknown)}. Allowed: {sorted(DEFAULTS)}")
-    settings = dict(DEFAULTS)
-    settings.update({k: v for k, v in overrides.items()})
-    for key, allowed in (
-        ("masking", MASKINGS),
-        ("objective", OBJECTIVES),
-        ("encoder", ENCODERS),
-        ("optimizer", OPTIMIZERS),
-    ):
-        if settings[key] not in allowed:
-            raise ValueError(f"--{key} must be one of {', '.join(allowed)}. Received: {settings[key]!r}")
-    for key in ("epochs", "batch_size", "num_masks", "monitor_every"):
-        if int(settings[key]) < 1:
-            raise ValueError(f"--{key} must be >= 1. Received: {settings[key]!r}")
+    """`DEFAULTS` updated with `overrides` and validated (see `experiment_settings`)."""
+    settings = experiment_settings.resolve_settings(overrides)
     if settings["color_jitter"] is not None:
         parse_color_jitter(settings["color_jitter"])
     return settings
@@ -193,6 +130,7 @@ _OBJECTIVE_SETTINGS = {
         "use_no_mask": "simsiam_no_mask",
         "use_both_mask": "simsiam_both_mask",
     },
+    "vicreg": {"projection_dim": "projection_dim", "hidden_dim": "hidden_dim"},
 }
 
 
@@ -232,6 +170,7 @@ def build_model(settings, image_shape, num_classes, total_steps=None):
         masker,
         objective=objective,
         sparsity_weight=settings["sparsity_weight"],
+        skip_nonfinite=settings["skip_nonfinite"],
         entropy_weight=settings["entropy_weight"],
         single_mask=masking == "adios_s",
         num_classes=num_classes,
@@ -265,14 +204,27 @@ def train(settings, verbose="auto"):
     """Trains (or resumes) an experiment; returns the evaluation results dict."""
     settings = resolve_settings(settings)
     run_dir = settings["output_dir"]
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "flags.json"), "w") as f:
-        json.dump(settings, f, indent=2, sort_keys=True)
+    state, initial_epoch = run_state(settings)
+    if state == "finished":
+        logging.info(
+            "%s is a finished run with these settings: not training it again (pass "
+            "--overwrite, or another --output_dir, to train anew). Its evaluation follows.", run_dir,
+        )
+        with open(os.path.join(run_dir, "evaluation.json")) as f:
+            return json.load(f)
+    if state == "overwrite":
+        logging.info("--overwrite: deleting %s and training anew.", run_dir)
+        shutil.rmtree(run_dir)
     keras.utils.set_random_seed(settings["seed"])
     start = time.time()
 
     train_source = load_split(settings, settings["train_split"], settings["num_train_images"])
     eval_source = load_split(settings, settings["eval_split"], settings["num_eval_images"])
+    # The folder is written only once the data loaded: a run that fails before
+    # training leaves nothing that looks like a run.
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "flags.json"), "w") as f:
+        json.dump(settings, f, indent=2, sort_keys=True)
     train_images, train_labels = _as_arrays(train_source)
     eval_images, eval_labels = _as_arrays(eval_source)
     config = augmentation_config(
@@ -284,7 +236,8 @@ def train(settings, verbose="auto"):
 
     batch_size = min(settings["batch_size"], len(train_images))
     train_ds = data_lib.make_pretrain_dataset(
-        train_images, train_labels, config=config, batch_size=batch_size, seed=settings["seed"]
+        train_images, train_labels, config=config, batch_size=batch_size, seed=settings["seed"],
+        initial_epoch=initial_epoch,  # a resumed run sees the data of an uninterrupted one
     )
     steps_per_epoch = settings["steps_per_epoch"] or len(train_images) // batch_size
 
@@ -307,8 +260,14 @@ def train(settings, verbose="auto"):
 
     eval_batches = data_lib.make_eval_dataset(eval_images, eval_labels, config=config, batch_size=256)
     vis_images = np.stack([x for x, _ in eval_batches.unbatch().take(settings["num_vis_images"]).as_numpy_iterator()])
-    resumed = os.path.isdir(os.path.join(run_dir, "backup"))
+    resumed = state == "resume"
+    if resumed:
+        logging.info(
+            "Resuming %s from epoch %d of %d (its state after epoch %d is in %s).",
+            run_dir, initial_epoch + 1, settings["epochs"], initial_epoch, os.path.join(run_dir, "backup"),
+        )
     callbacks = [
+        NonFiniteGuard(run_dir=run_dir),
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
         MetricsLogger(run_dir, append=resumed),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False),
@@ -348,12 +307,13 @@ def train(settings, verbose="auto"):
         epochs=settings["epochs"],
         steps_per_epoch=settings["steps_per_epoch"],
         callbacks=callbacks,
-        verbose=verbose,
+        verbose=_fit_verbosity(settings["verbose"] if verbose == "auto" else verbose),
         shuffle=False,  # the tf.data pipeline shuffles, seeded
     )
     train_seconds = time.time() - start
     model.save(os.path.join(run_dir, "adios.keras"))
     model.encoder.save(os.path.join(run_dir, "encoder.keras"))
+    save_input_convention(model.encoder, config, run_dir)
     if model.masker is not None:
         _save_layer(model.masker, (config.image_size, config.image_size, 3), os.path.join(run_dir, "masker.keras"))
 
@@ -390,6 +350,9 @@ def evaluate_model(model, settings, config, train_data, eval_data, verbose=0):
     )
     # Reference: the same probes on a freshly initialised copy of the encoder,
     # i.e. what random features already give on this data.
+    # The reference is a fresh initialisation drawn from the run's seed, so
+    # training-time and `keras_adios.evaluate` evaluations agree.
+    keras.utils.set_random_seed(settings["seed"])
     untrained = keras.models.clone_model(model.encoder)
     ref_train, _ = evaluation.extract_features(untrained, train_ds)
     ref_eval, _ = evaluation.extract_features(untrained, eval_ds)
@@ -434,6 +397,63 @@ def evaluate_model(model, settings, config, train_data, eval_data, verbose=0):
     return results
 
 
+def run_state(settings):
+    """What `train` will do with `settings["output_dir"]`, decided before anything is written.
+
+    Returns:
+        `(state, initial_epoch)` with state `"new"` (no run there yet),
+        `"resume"` (an interrupted run with the same settings; training goes
+        on from `initial_epoch`, the number of finished epochs), `"finished"`
+        (a finished run with the same settings: nothing is retrained) or
+        `"overwrite"` (`settings["overwrite"]`: the folder is deleted).
+
+    Raises:
+        ValueError: the folder holds a run made with other settings (the
+            message lists every difference), or something that is not a run.
+    """
+    run_dir = settings["output_dir"]
+    flags_path = os.path.join(run_dir, "flags.json")
+    if not os.path.isdir(run_dir) or not os.listdir(run_dir):
+        return "new", 0
+    if settings.get("overwrite"):
+        return "overwrite", 0
+    if not os.path.exists(flags_path):
+        raise ValueError(
+            f"--output_dir={run_dir} exists and is not a keras_adios run folder (no flags.json). "
+            "Choose another --output_dir, or pass --overwrite to delete it."
+        )
+    with open(flags_path) as f:
+        saved = json.load(f)
+    ignored = set(experiment_settings.RUN_CONTROL) | {"output_dir"}
+    differences = [
+        f"--{key}: {saved.get(key, DEFAULTS.get(key))!r} in the folder, {settings.get(key)!r} now"
+        for key in sorted(set(saved) | set(settings))
+        if key not in ignored and saved.get(key, DEFAULTS.get(key)) != settings.get(key)
+    ]
+    if differences:
+        raise ValueError(
+            f"--output_dir={run_dir} holds a run made with other settings:\n  "
+            + "\n  ".join(differences)
+            + "\nRerun with its settings to resume or reuse it, choose another --output_dir, "
+            "or pass --overwrite to delete it and train anew."
+        )
+    if os.path.exists(os.path.join(run_dir, "evaluation.json")):
+        return "finished", settings["epochs"]
+    metadata = os.path.join(run_dir, "backup", "training_metadata.json")
+    epoch = 0
+    if os.path.exists(metadata):
+        with open(metadata) as f:
+            epoch = int(json.load(f).get("epoch", 0))
+    return "resume", epoch
+
+
+def _fit_verbosity(verbose):
+    """`fit`'s verbose from the setting: a bar on a terminal, one line per epoch in a log."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return {"bar": 1, "epoch": 2, "none": 0}.get(verbose, verbose)
+
+
 def _distribution_scope():
     """TensorFlow: the strategy for this machine (TPU, all GPUs, or default).
 
@@ -459,6 +479,36 @@ def _as_arrays(source):
     images = np.stack(images)
     labels = None if labels[0] is None else np.asarray(labels)
     return images, labels
+
+
+def save_input_convention(encoder, config, run_dir):
+    """Writes how the encoder expects its images, next to `encoder.keras`.
+
+    `encoder.keras` takes images normalised with the dataset's per-channel
+    mean and std, as in training. The run folder also gets
+    `input_convention.json` (the mean, std, image size and value range) and
+    `encoder_pixels.keras`: the same encoder behind a fixed
+    `keras.layers.Normalization`, taking RGB images in [0, 1] (uint8 / 255),
+    so downstream users cannot feed it the wrong scale.
+    """
+    image_shape = (config.image_size, config.image_size, 3)
+    convention = {
+        "encoder.keras": "RGB images in [0, 1], then (x - mean) / std per channel",
+        "encoder_pixels.keras": "RGB images in [0, 1] (normalisation inside)",
+        "mean": [float(m) for m in config.mean],
+        "std": [float(s) for s in config.std],
+        "image_size": int(config.image_size),
+        "channels_last": True,
+    }
+    with open(os.path.join(run_dir, "input_convention.json"), "w") as f:
+        json.dump(convention, f, indent=2)
+    inputs = keras.Input(image_shape, name="pixels")
+    normalized = keras.layers.Normalization(
+        mean=list(config.mean), variance=[float(s) ** 2 for s in config.std], name="normalize"
+    )(inputs)
+    keras.Model(inputs, encoder(normalized), name="encoder_pixels").save(
+        os.path.join(run_dir, "encoder_pixels.keras")
+    )
 
 
 def _save_layer(layer, image_shape, path):

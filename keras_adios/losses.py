@@ -17,10 +17,13 @@ PENALTY_EPSILON = 1e-10
 
 
 def _l2_normalize(x, epsilon=1e-12):
-    # Matches torch.nn.functional.normalize: x / max(||x||, eps).
+    # torch.nn.functional.normalize: x / max(||x||, eps), written as
+    # x / sqrt(max(||x||^2, eps^2)): the same values, and a finite gradient
+    # for an all-zero row (e.g. a dead ReLU layer), where d sqrt(s)/ds at
+    # s = 0 would make it NaN.
     x = ops.cast(x, "float32")
-    norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
-    return x / ops.maximum(norm, epsilon)
+    squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x / ops.sqrt(ops.maximum(squared, epsilon * epsilon))
 
 
 def _cosine_similarity(a, b):

@@ -138,6 +138,33 @@ def run_layer_test(cls, init_kwargs, input_data, expected_output_shape, tmp_path
     return layer
 
 
+def input_gradient(fn, x):
+    """`(fn(x), d fn / d x)` as NumPy for a scalar `fn`, on the current backend."""
+    backend = keras.backend.backend()
+    x = np.asarray(x, "float32")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        t = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            value = fn(t)
+        grad = tape.gradient(value, t)
+    elif backend == "jax":
+        import jax
+
+        value, grad = jax.value_and_grad(lambda t: fn(t))(x)
+    elif backend == "torch":
+        import torch
+
+        t = torch.tensor(x, requires_grad=True)
+        value = fn(t)
+        (grad,) = torch.autograd.grad(value, t)
+    else:
+        raise AssertionError(f"Unsupported backend for these tests: {backend}")
+    return float(ops.convert_to_numpy(value)), np.asarray(ops.convert_to_numpy(grad))
+
+
 def run_jitted(layer, images, repeats=1):
     """Calls `layer` on `images` `repeats` times inside a compiled function.
 

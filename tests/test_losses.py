@@ -135,3 +135,16 @@ def test_masked_view_occludes_where_mask_is_one():
     out = ops.convert_to_numpy(losses.masked_view(images, mask))
     assert_allclose(out[0, :, :, 0], [[0.0, 2.0], [1.5, 2.0]])
     assert out.shape == images.shape
+
+
+def test_cosine_losses_have_finite_gradients_for_an_all_zero_row():
+    # A predictor row that a dead ReLU layer zeroes must not make the step NaN.
+    from harness import input_gradient
+
+    p = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    p[1] = 0.0
+    z = np.ones((3, 4), "float32")
+    for loss in (lambda t: losses.simsiam_loss(t, z), lambda t: losses.byol_loss(t, z),
+                 lambda t: losses.nt_xent(t, z, 0.5)):
+        value, grads = input_gradient(loss, p)
+        assert np.isfinite(value) and np.all(np.isfinite(grads))

@@ -9,6 +9,8 @@
   every n epochs, logged as `mask_confidence`, `mask_foreground_iou`, ...
 - `MetricsLogger`: the history so far as `metrics.json` and `metrics.csv`.
 - `MomentumSchedule`: gives BYOL's EMA momentum schedule its length from `fit`.
+- `NonFiniteGuard`: stops `fit` with `NonFiniteError` at the first NaN/inf
+  loss, metric or gradient (ADIOS' `nonfinite` metric).
 """
 
 from keras_adios.callbacks.knn_monitor import KNNMonitor
@@ -17,6 +19,8 @@ from keras_adios.callbacks.mask_quality_monitor import MaskQualityMonitor
 from keras_adios.callbacks.mask_visualizer import MaskVisualizer
 from keras_adios.callbacks.metrics_logger import MetricsLogger
 from keras_adios.callbacks.momentum_schedule import MomentumSchedule
+from keras_adios.callbacks.non_finite_guard import NonFiniteError
+from keras_adios.callbacks.non_finite_guard import NonFiniteGuard
 
 __all__ = [
     "KNNMonitor",
@@ -24,5 +28,7 @@ __all__ = [
     "MaskVisualizer",
     "MetricsLogger",
     "MomentumSchedule",
+    "NonFiniteError",
+    "NonFiniteGuard",
     "render_mask_grid",
 ]

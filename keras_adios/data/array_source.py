@@ -42,6 +42,21 @@ def validate_arrays(images, labels=None):
         pass
     elif np.issubdtype(images.dtype, np.floating):
         images = images.astype(np.float32, copy=False)
+        finite = np.isfinite(images)
+        if not finite.all():
+            bad = np.flatnonzero(~finite.reshape(images.shape[0], -1).all(axis=1))
+            raise ValueError(
+                f"`images` contains NaN or infinite values in {bad.size} image(s), the first at "
+                f"index {int(bad[0])}. One such pixel would corrupt every weight in training: "
+                f"fix or drop those images. Received: images with {int((~finite).sum())} non-finite values"
+            )
+        low, high = float(images.min()), float(images.max())
+        if low < 0.0 or high > 1.0:
+            hint = " Images in [0, 255]? Divide by 255 or pass uint8." if high > 1.0 else ""
+            raise ValueError(
+                f"Floating `images` must be in [0, 1] (the pipeline normalises them itself).{hint} "
+                f"Received: values in [{low:.4g}, {high:.4g}]"
+            )
     else:
         raise ValueError(
             "`images` must be uint8 in [0, 255] or floating in [0, 1]. "

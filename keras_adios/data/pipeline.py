@@ -116,12 +116,12 @@ def _known_size(dataset):
     return size if size >= 0 else None
 
 
-def _epoch_counter_dataset(repeat):
-    """One element per epoch: 0, 1, 2, ... (see the module docstring)."""
+def _epoch_counter_dataset(repeat, initial_epoch=0):
+    """One element per epoch: initial_epoch, initial_epoch + 1, ... (see the module docstring)."""
     if repeat:
-        return tf.data.Dataset.range(np.iinfo(np.int64).max)
+        return tf.data.Dataset.range(initial_epoch, np.iinfo(np.int64).max)
     with tf.init_scope(), tf.device("/CPU:0"):
-        counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_counter")
+        counter = tf.Variable(initial_epoch, dtype=tf.int64, trainable=False, name="epoch_counter")
     return tf.data.Dataset.range(1).map(lambda _: counter.assign_add(1) - 1)
 
 
@@ -135,6 +135,7 @@ def make_pretrain_dataset(
     drop_remainder=True,
     repeat=False,
     shuffle_buffer_size=10_000,
+    initial_epoch=0,
 ):
     """The two-view pretraining pipeline: shuffle, augment twice, batch.
 
@@ -156,6 +157,10 @@ def make_pretrain_dataset(
             new epoch for every new iterator (every `fit` epoch).
         shuffle_buffer_size: int. Shuffle buffer for `tf.data.Dataset`
             sources (arrays are shuffled exactly). Defaults to `10000`.
+        initial_epoch: int. The epoch the first pass is (its shuffle and
+            augmentations are a function of the seed and the epoch): pass
+            `fit`'s `initial_epoch` when resuming, so a resumed run sees
+            exactly the data of an uninterrupted one. Defaults to `0`.
 
     Returns:
         A `tf.data.Dataset` yielding `((view1, view2), labels)` when labels
@@ -275,7 +280,7 @@ def make_pretrain_dataset(
         return view1, view2
 
     result = (
-        _epoch_counter_dataset(repeat)
+        _epoch_counter_dataset(repeat, int(initial_epoch))
         .flat_map(epoch_examples)
         .map(per_example_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .batch(batch_size, drop_remainder=drop_remainder)

@@ -20,6 +20,7 @@ _METRIC_NAMES = (
     "coverage_max",
     "probe_loss",
     "probe_accuracy",
+    "nonfinite",
 )
 
 
@@ -105,6 +106,14 @@ class ADIOS(step_mixin(), keras.Model):
         input_shape: optional image shape `(H, W, C)`; needed only when it
             cannot be read from `encoder.input_shape`.
         seed: optional int, seeds the ADIOS-s slot draws.
+        skip_nonfinite: bool. Every step reports `nonfinite`, 1 when a loss
+            or gradient of that step was NaN or infinite (as a metric: the
+            fraction of such steps in the epoch). By default the update is
+            applied anyway and `keras_adios.callbacks.NonFiniteGuard` stops
+            training with a clear error; with `True`, such a step leaves
+            every weight, statistic and optimizer state as it was (the batch
+            is skipped; both players) and training continues. This keeps a
+            copy of the state during each step.
         **kwargs: standard `keras.Model` arguments (e.g. `name`).
 
     Example:
@@ -142,6 +151,7 @@ class ADIOS(step_mixin(), keras.Model):
         num_classes=None,
         input_shape=None,
         seed=None,
+        skip_nonfinite=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -168,6 +178,7 @@ class ADIOS(step_mixin(), keras.Model):
         self.single_mask = validation.check_bool(single_mask, "single_mask")
         self.num_classes = validation.check_int(num_classes, "num_classes", minimum=2, allow_none=True)
         self.seed = validation.check_int(seed, "seed", allow_none=True)
+        self.skip_nonfinite = validation.check_bool(skip_nonfinite, "skip_nonfinite")
         self.num_masks = None if masker is None else masker.num_masks
         self.slot_seed_generator = keras.random.SeedGenerator(seed)
         self.probe = keras.layers.Dense(self.num_classes, name="probe") if self.num_classes else None
@@ -389,6 +400,9 @@ class ADIOS(step_mixin(), keras.Model):
         batch_size = ops.shape(x1)[0]
         use_probe = self.probe is not None and labels is not None
         logs = {}
+        if self.skip_nonfinite:  # the state to return to if this step is not finite
+            state = self._step_state()
+            before = [ops.copy(v.value) for v in state]
 
         # The masks, once per step: [M(x2)] (and M(x1) when the objective masks
         # both views). A trained masker's forward is recorded so that the masker
@@ -416,12 +430,13 @@ class ADIOS(step_mixin(), keras.Model):
             return ssl + aux["probe_loss"], aux
 
         variables = self.encoder_variables + (self.probe_variables if use_probe else [])
-        _, aux, grads = self._value_and_grad(encoder_loss, variables)
+        value, aux, grads = self._value_and_grad(encoder_loss, variables)
+        finite = _all_finite([value] + list(grads))
         count = len(self.encoder_variables)
         with no_grad():
-            self.optimizer["encoder"].apply(grads[:count], self.encoder_variables)
+            self._apply(self.optimizer["encoder"], grads[:count], self.encoder_variables, finite)
             if use_probe:
-                self.optimizer["probe"].apply(grads[count:], self.probe_variables)
+                self._apply(self.optimizer["probe"], grads[count:], self.probe_variables, finite)
         logs.update(aux)
 
         # Phase 2: the masker maximises the SSL loss minus the sparsity penalty
@@ -439,16 +454,45 @@ class ADIOS(step_mixin(), keras.Model):
 
             value, aux, mask_grads = self._value_and_grad(masker_loss, [], inputs=masks)
             with no_grad():
-                self.optimizer["masker"].apply(pullback(mask_grads), self.masker_variables)
+                masker_grads = pullback(mask_grads)
+                masker_finite = _all_finite([value] + list(masker_grads))
+                finite = ops.logical_and(finite, masker_finite)
+                self._apply(self.optimizer["masker"], masker_grads, self.masker_variables, masker_finite)
             logs["masker_loss"] = value
             logs.update(aux)
         elif masks is not None:
             logs["sparsity_penalty"], _, logs["coverage"] = self._mask_terms(masks)
 
+        logs["nonfinite"] = 1.0 - ops.cast(finite, "float32")
+
         # BYOL's moving-average target (a no-op for the other objectives).
         self.objective.update_targets(self.encoder, self.optimizer.iterations)
         self.optimizer.iterations.assign_add(1)
+        if self.skip_nonfinite:
+            self._restore_if_nonfinite(state, before, finite)
+            # A skipped step's values stay out of the epoch's metrics.
+            return self._update_trackers(logs, batch_size, counted=finite)
         return self._update_trackers(logs, batch_size)
+
+    def _apply(self, optimizer, grads, variables, finite):
+        """`optimizer.apply`; with `skip_nonfinite`, non-finite gradients become zeros.
+
+        (The whole step is then reverted by `_restore_if_nonfinite`; the
+        zeros only keep the optimizer's arithmetic finite meanwhile.)
+        """
+        if self.skip_nonfinite:
+            grads = [ops.where(finite, g, ops.zeros_like(g)) for g in grads]
+        optimizer.apply(grads, variables)
+
+    def _step_state(self):
+        """Every variable a step changes (weights, statistics, optimizer state), less seed generators."""
+        state = list(self.variables) + list(self.optimizer.variables)
+        unique = {id(v): v for v in state if "seed_generator" not in v.path}
+        return list(unique.values())
+
+    def _restore_if_nonfinite(self, state, before, finite):
+        for v, old in zip(state, before):
+            v.assign(ops.where(finite, v.value, old))
 
     def _adios_test_step(self, data, training=False):
         """The step's losses on `data` without any update."""
@@ -552,7 +596,8 @@ class ADIOS(step_mixin(), keras.Model):
         """Loss used for gradients: divided by the replicas in sync (tf.distribute)."""
         return distribute.scale_loss_for_gradients(loss)
 
-    def _update_trackers(self, results, batch_size):
+    def _update_trackers(self, results, batch_size, counted=None):
+        """Updates the metric trackers (weighted by images); `counted`: include this step."""
         results = dict(results)
         coverage = results.pop("coverage", None)
         if coverage is not None:
@@ -564,7 +609,11 @@ class ADIOS(step_mixin(), keras.Model):
         for name in _METRIC_NAMES:
             if name in results:
                 tracker = self._trackers[name]
-                tracker.update_state(ops.stop_gradient(results[name]), sample_weight=batch_size)
+                value, weight = ops.stop_gradient(results[name]), batch_size
+                if counted is not None and name != "nonfinite":
+                    value = ops.where(counted, value, ops.zeros_like(value))
+                    weight = ops.cast(counted, "float32") * ops.cast(batch_size, "float32")
+                tracker.update_state(value, sample_weight=weight)
                 logs[name] = tracker.result()
         return logs
 
@@ -633,6 +682,7 @@ class ADIOS(step_mixin(), keras.Model):
             "num_classes": self.num_classes,
             "input_shape": None if self._image_shape is None else list(self._image_shape),
             "seed": self.seed,
+            "skip_nonfinite": self.skip_nonfinite,
         }
 
     @classmethod
@@ -644,6 +694,15 @@ class ADIOS(step_mixin(), keras.Model):
                     config[key], custom_objects=custom_objects
                 )
         return cls(**config)
+
+
+def _all_finite(tensors):
+    """A scalar bool: every element of every tensor is finite."""
+    flags = [ops.all(ops.isfinite(t)) for t in tensors if t is not None]
+    result = flags[0]
+    for flag in flags[1:]:
+        result = ops.logical_and(result, flag)
+    return result
 
 
 def _describe(data):

@@ -25,6 +25,10 @@ def test_valid_arrays():
         (np.zeros((2, 8, 8, 3), "int32"), None, "uint8"),
         (np.zeros((2, 8, 8, 3), "uint8"), [0, 1, 2], "labels"),
         (np.zeros((2, 8, 8, 3), "uint8"), [0.5, 1.0], "integers"),
+        (np.full((2, 8, 8, 3), 200.0), None, r"\[0, 255\]\? Divide by 255.*Received: values in \[200, 200\]"),
+        (np.full((2, 8, 8, 3), -0.5), None, r"in \[0, 1\].*Received: values in \[-0.5, -0.5\]"),
+        (np.where(np.arange(3 * 64 * 3).reshape(3, 8, 8, 3) == 200, np.nan, 0.5), None,
+         r"NaN or infinite values in 1 image\(s\), the first at index 1.*Received: images with 1 non-finite"),
     ],
 )
 def test_invalid_arrays(images, labels, match):
