@@ -312,6 +312,13 @@ class ADIOS(step_mixin(), keras.Model):
                 "Pass `input_shape=(H, W, C)` to ADIOS, use an encoder with a "
                 "known input shape, or call `model.build((None, H, W, C))`."
             )
+        if self.dtype_policy.name == "mixed_float16":
+            raise ValueError(
+                "ADIOS does not support the mixed_float16 policy: float16 needs loss scaling, which "
+                "its two-player step does not do. Use mixed_bfloat16 (GPUs from Ampere on, TPUs; "
+                "same range as float32, no loss scaling) or float32. Received: dtype policy "
+                f"{self.dtype_policy.name!r}"
+            )
         members = {"encoder": keras.optimizers.get(encoder_optimizer or _default_sgd())}
         groups = {"encoder": self.encoder_variables}
         if self.trains_masker:

@@ -1,0 +1,40 @@
+"""Smoke test of benchmarks/vs_reference.py: `--quick` runs both workers and reports sane ratios.
+
+No timing assertions: only that both frameworks ran every kind of step and that
+the ceiling is the supervised ratio times the pass-count ratio.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import vs_reference  # noqa: E402
+
+
+def test_pass_counts_follow_the_procedures():
+    # Reference: 2N (+2) fwd and 2N full bwd, then 2N fwd and N input-only bwd.
+    assert vs_reference.pass_counts(4, False) == (36, 24)
+    assert vs_reference.pass_counts(4, True) == (38, 24)
+    assert vs_reference.pass_counts(6, False) == (54, 34)
+
+
+def test_quick_run_writes_consistent_results(tmp_path):
+    out = tmp_path / "vs"
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "vs_reference.py"), "--quick",
+                           f"--output={out}"], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "vs.json").read_text())
+    (row,) = results["configs"]
+    for key in ("torch_adios", "keras_adios", "torch_supervised", "keras_supervised"):
+        assert row["step_seconds"][key] > 0, key
+    assert len(row["adios_ratios_per_round"]) == results["meta"]["rounds"] == 2
+    assert row["ceiling"] == pytest.approx(row["supervised_ratio"] * 36 / 24)
+    assert row["measured_over_ceiling"] == pytest.approx(row["measured_ratio"] / row["ceiling"])
+    assert "| quick (ResNet-18 width 8, batch 8) |" in (tmp_path / "vs.md").read_text()
