@@ -42,12 +42,7 @@ def evaluate_run(run_dir, overrides=None):
         settings = experiment.resolve_settings(json.load(f))
     settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
     model = keras.models.load_model(model_path)
-    train_images, train_labels = experiment._as_arrays(
-        experiment.load_split(settings, settings["train_split"], settings["num_train_images"])
-    )
-    eval_images, eval_labels = experiment._as_arrays(
-        experiment.load_split(settings, settings["eval_split"], settings["num_eval_images"])
-    )
+    train_images, train_labels, eval_images, eval_labels = experiment.load_arrays(settings)
     config = experiment.augmentation_config(
         settings["dataset"], int(settings["crop_size"] or train_images.shape[1])
     )

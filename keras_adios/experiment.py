@@ -218,15 +218,12 @@ def train(settings, verbose="auto"):
     keras.utils.set_random_seed(settings["seed"])
     start = time.time()
 
-    train_source = load_split(settings, settings["train_split"], settings["num_train_images"])
-    eval_source = load_split(settings, settings["eval_split"], settings["num_eval_images"])
+    train_images, train_labels, eval_images, eval_labels = load_arrays(settings)
     # The folder is written only once the data loaded: a run that fails before
     # training leaves nothing that looks like a run.
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "flags.json"), "w") as f:
         json.dump(settings, f, indent=2, sort_keys=True)
-    train_images, train_labels = _as_arrays(train_source)
-    eval_images, eval_labels = _as_arrays(eval_source)
     config = augmentation_config(
         settings["dataset"],
         int(settings["crop_size"] or train_images.shape[1]),
@@ -234,7 +231,12 @@ def train(settings, verbose="auto"):
     )
     num_classes = int(max(train_labels.max(), eval_labels.max())) + 1 if train_labels is not None else None
 
-    batch_size = min(settings["batch_size"], len(train_images))
+    batch_size = settings["batch_size"]
+    if batch_size > len(train_images):
+        raise ValueError(
+            f"--batch_size must be at most the number of training images ({len(train_images)}) "
+            f"(one whole batch per step). Received: --batch_size={batch_size}"
+        )
     train_ds = data_lib.make_pretrain_dataset(
         train_images, train_labels, config=config, batch_size=batch_size, seed=settings["seed"],
         initial_epoch=initial_epoch,  # a resumed run sees the data of an uninterrupted one
@@ -468,7 +470,71 @@ def _distribution_scope():
     return get_strategy(verbose=False).scope()
 
 
-def _as_arrays(source):
+def load_arrays(settings):
+    """The training and evaluation splits as arrays: `(train_x, train_y, eval_x, eval_y)`.
+
+    An image folder without `train_split` / `eval_split` sub-folders is split
+    by a seeded random held-out fraction (`holdout_fraction`, logged), so
+    `keras_adios.evaluate` reproduces the same split. Images of different
+    sizes without `load_size` are resized (short side) and centre-cropped to
+    the smallest short side among them (logged).
+    """
+    dataset = settings["dataset"]
+    if dataset.lower().startswith("folder:"):
+        path = dataset[len("folder:"):]
+        splits = (settings["train_split"], settings["eval_split"])
+        if os.path.isdir(path) and not any(os.path.isdir(os.path.join(path, s)) for s in splits):
+            images, labels = _folder_arrays(settings, load_split(settings, "train", None), lambda size: (
+                load_split(dict(settings, load_size=size), "train", None)))
+            fraction = settings["holdout_fraction"]
+            count = int(round(fraction * len(images)))
+            if not 0 < count < len(images):
+                raise ValueError(
+                    f"--holdout_fraction={fraction} of {len(images)} images in {path} leaves no training "
+                    "or no evaluation images; the folder has no "
+                    f"'{splits[0]}'/'{splits[1]}' sub-folders, so both come from it. "
+                    f"Received: --holdout_fraction={fraction}"
+                )
+            order = np.random.default_rng(settings["seed"]).permutation(len(images))
+            held, kept = order[:count], order[count:]
+            logging.info(
+                "%s has no %s/ and %s/ sub-folders: holding out %d of its %d images for evaluation "
+                "(--holdout_fraction=%g, seed %d).", path, splits[0], splits[1], count, len(images),
+                fraction, settings["seed"],
+            )
+            pick = lambda a, idx: None if a is None else a[idx]  # noqa: E731
+            return images[kept], pick(labels, kept), images[held], pick(labels, held)
+    splits = []
+    for split, count in ((settings["train_split"], settings["num_train_images"]),
+                         (settings["eval_split"], settings["num_eval_images"])):
+        splits += _folder_arrays(
+            settings, load_split(settings, split, count),
+            lambda size, split=split, count=count: load_split(dict(settings, load_size=size), split, count),
+        )
+    return tuple(splits)
+
+
+def _folder_arrays(settings, source, reload_at):
+    """`as_arrays(source)`; images of mixed sizes are reloaded at the smallest short side."""
+    try:
+        return as_arrays(source)
+    except _MixedSizes as e:
+        logging.info(
+            "The images have different sizes (%s): resizing the short side to %d and centre-cropping "
+            "(--load_size to choose another size).", ", ".join(f"{h}x{w}" for h, w in e.examples), e.size,
+        )
+        return as_arrays(reload_at(e.size))
+
+
+class _MixedSizes(ValueError):
+    def __init__(self, shapes):
+        self.examples = sorted(shapes)[:3]
+        self.size = int(min(min(h, w) for h, w in shapes))
+        super().__init__(f"images of different sizes: {self.examples}")
+
+
+def as_arrays(source):
+    """`(images, labels)` NumPy arrays from arrays or a `tf.data.Dataset` of `(image, label)`."""
     if isinstance(source, tuple):
         return np.asarray(source[0]), (None if source[1] is None else np.asarray(source[1]))
     images, labels = [], []
@@ -476,6 +542,9 @@ def _as_arrays(source):
         image, label = element if isinstance(element, tuple) else (element, None)
         images.append(image)
         labels.append(label)
+    shapes = {tuple(image.shape[:2]) for image in images}
+    if len(shapes) > 1:
+        raise _MixedSizes(shapes)
     images = np.stack(images)
     labels = None if labels[0] is None else np.asarray(labels)
     return images, labels

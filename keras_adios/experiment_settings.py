@@ -37,6 +37,7 @@ SETTINGS = (
     Setting('manual_dir', None, 'string', 'tensorflow-datasets manual_dir.'),
     Setting('download', False, 'boolean', 'Allow tensorflow-datasets to download.'),
     Setting('train_split', 'train', 'string', 'Pretraining split (e.g. train+unlabelled for stl10).'),
+    Setting('holdout_fraction', 0.1, 'float', 'Image folders without split sub-folders: the seeded fraction of images held out for evaluation.', minimum=0.0),
     Setting('eval_split', 'test', 'string', 'Evaluation split.'),
     Setting('num_train_images', 2000, 'integer', 'Synthetic dataset: training images.', minimum=1),
     Setting('num_eval_images', 1000, 'integer', 'Synthetic dataset: evaluation images.', minimum=1),
@@ -141,18 +142,25 @@ def _check(setting, value):
     return str(value)
 
 
-def define_flags(flags_module):
-    """Defines one absl flag per setting; returns `{name: FlagHolder}`."""
+def define_flags(flag_values=None):
+    """Defines one absl flag per setting (in `flag_values`, default `absl.flags.FLAGS`).
+
+    Returns:
+        `{name: FlagHolder}`.
+    """
+    from absl import flags
+
+    target = {"flag_values": flag_values if flag_values is not None else flags.FLAGS}
     holders = {}
     for s in SETTINGS:
         if s.kind == "enum":
-            holders[s.name] = flags_module.DEFINE_enum(s.name, s.default, list(s.choices), s.help)
+            holders[s.name] = flags.DEFINE_enum(s.name, s.default, list(s.choices), s.help, **target)
         elif s.kind == "boolean":
-            holders[s.name] = flags_module.DEFINE_boolean(s.name, s.default, s.help)
+            holders[s.name] = flags.DEFINE_boolean(s.name, s.default, s.help, **target)
         elif s.kind == "integer":
-            holders[s.name] = flags_module.DEFINE_integer(s.name, s.default, s.help, lower_bound=s.minimum)
+            holders[s.name] = flags.DEFINE_integer(s.name, s.default, s.help, lower_bound=s.minimum, **target)
         elif s.kind == "float":
-            holders[s.name] = flags_module.DEFINE_float(s.name, s.default, s.help, lower_bound=s.minimum)
+            holders[s.name] = flags.DEFINE_float(s.name, s.default, s.help, lower_bound=s.minimum, **target)
         else:
-            holders[s.name] = flags_module.DEFINE_string(s.name, s.default, s.help)
+            holders[s.name] = flags.DEFINE_string(s.name, s.default, s.help, **target)
     return holders

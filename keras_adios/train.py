@@ -20,12 +20,11 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
 
 from keras_adios import experiment  # noqa: E402
 from keras_adios import experiment_settings  # noqa: E402
 
-_F = experiment_settings.define_flags(flags)
+_F = experiment_settings.define_flags()
 
 
 def flag_settings(only_present=False):

@@ -208,6 +208,7 @@ def test_log_is_one_line_per_epoch_when_not_a_terminal(tmp_path):
         ("--masking=magic", "masking"),
         ("--epochs=0", "epochs"),
         ("--dataset=cifar10", "cifar10"),
+        ("--batch_size=1000", "--batch_size must be at most the number of training images (64)"),
     ],
 )
 def test_bad_flag_values_end_in_one_clear_line(tmp_path, flag, message):
@@ -234,3 +235,31 @@ def test_evaluate_needs_a_run_folder(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "run folder" in result.stderr
+
+
+def test_an_image_folder_without_splits_and_with_mixed_sizes_trains(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(("cats", "dogs")):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(20):
+            size = (40, 48) if i % 2 else (36, 36)  # mixed sizes, some not square
+            pixels = rng.integers(0, 255, size + (3,), dtype=np.uint8)
+            pixels[..., c] = 200
+            Image.fromarray(pixels).save(tmp_path / "photos" / name / f"{i}.png")
+    out = tmp_path / "run"
+    result = _cli("keras_adios.train", *TINY, f"--dataset=folder:{tmp_path / 'photos'}", "--epochs=1",
+                  "--masking=none", "--knn_k=3", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stderr
+    assert "holding out 4 of its 40 images for evaluation (--holdout_fraction=0.1, seed 0)" in log, log[-2000:]
+    assert "different sizes" in log and "resizing the short side to 36" in log, log[-2000:]
+    results = json.loads((out / "evaluation.json").read_text())
+    assert 0.0 <= results["knn_accuracy"] <= 1.0
+    # keras_adios.evaluate reproduces the same seeded split.
+    again = _cli("keras_adios.evaluate", f"--run_dir={out}", "--output=" + str(tmp_path / "again.json"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((tmp_path / "again.json").read_text())["knn_accuracy"] == pytest.approx(
+        results["knn_accuracy"], abs=1e-6)

@@ -22,7 +22,9 @@ def test_using_the_library_block_runs(tmp_path, monkeypatch):
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
     assert tuple(namespace["features"].shape) == (128, 64)
-    masks = np.asarray(namespace["masks"])
+    import keras
+
+    masks = keras.ops.convert_to_numpy(namespace["masks"])
     assert masks.shape == (128, 32, 32, 4)
     np.testing.assert_allclose(masks.sum(-1), 1.0, atol=1e-5)
     assert (tmp_path / "adios.keras").exists()

@@ -2,9 +2,9 @@
 
 import keras
 
-from keras_adios.evaluation._utils import check_positive_int
+from keras_adios.utils.validation import check_positive_int
 from keras_adios.evaluation.feature_extraction import extract_features
-from keras_adios.evaluation.knn import _DISTANCES
+from keras_adios.evaluation.knn import DISTANCES
 from keras_adios.evaluation.knn import knn_accuracy
 from keras_adios.evaluation.linear_probe import linear_probe
 
@@ -90,9 +90,9 @@ class KNNMonitor(keras.callbacks.Callback):
                 f"train_data is None={train_data is None}, "
                 f"val_data is None={val_data is None}"
             )
-        if distance not in _DISTANCES:
+        if distance not in DISTANCES:
             raise ValueError(
-                f"`distance` must be one of {_DISTANCES}. Received: "
+                f"`distance` must be one of {DISTANCES}. Received: "
                 f"distance={distance!r}"
             )
         if not temperature > 0:

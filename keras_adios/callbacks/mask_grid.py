@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_adios.evaluation._utils import to_numpy
+from keras_adios.utils.arrays import to_numpy
 from keras_adios.evaluation.mask_metrics import hard_mask_assignment
 
 _OCCLUDED_MODES = ("mean", "black")

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_adios.evaluation._utils import check_positive_int
+from keras_adios.utils.validation import check_positive_int
 from keras_adios.evaluation.mask_metrics import evaluate_masks
 
 

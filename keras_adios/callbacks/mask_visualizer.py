@@ -8,8 +8,8 @@ import numpy as np
 
 from keras_adios.callbacks.mask_grid import _OCCLUDED_MODES
 from keras_adios.callbacks.mask_grid import render_mask_grid
-from keras_adios.evaluation._utils import check_positive_int
-from keras_adios.evaluation._utils import to_numpy
+from keras_adios.utils.validation import check_positive_int
+from keras_adios.utils.arrays import to_numpy
 from keras_adios.evaluation.mask_metrics import compute_masks
 
 

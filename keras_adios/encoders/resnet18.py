@@ -3,6 +3,7 @@
 import keras
 
 from keras_adios.encoders import resnet_blocks
+from keras_adios.utils import validation
 
 STEM_OPTIONS = ("cifar", "imagenet")
 
@@ -80,26 +81,26 @@ class ResNet18(keras.Model):
         name="resnet18",
         **kwargs,
     ):
-        input_shape = resnet_blocks._check_input_shape(input_shape)
+        input_shape = resnet_blocks.check_input_shape(input_shape)
         if stem not in STEM_OPTIONS:
             raise ValueError(
                 f"`stem` must be one of {STEM_OPTIONS}. "
                 f"Received: stem={stem!r}"
             )
-        resnet_blocks._check_norm(norm)
-        resnet_blocks._check_positive_int(width, "width")
+        resnet_blocks.check_norm(norm)
+        validation.check_positive_int(width, "width")
         dtype = kwargs.get("dtype")
 
         # === Layers ===
         inputs = keras.Input(shape=input_shape, name="images")
         if stem == "cifar":
-            x = resnet_blocks._conv_norm(
+            x = resnet_blocks.conv_norm(
                 inputs, width, 3, 1, 2, norm, "stem",
                 conv_name="conv1", norm_name="bn1", dtype=dtype,
             )
             x = keras.layers.ReLU(name="relu", dtype=dtype)(x)
         else:
-            x = resnet_blocks._conv_norm(
+            x = resnet_blocks.conv_norm(
                 inputs, width, 7, 2, 3, norm, "stem",
                 conv_name="conv1", norm_name="bn1", dtype=dtype,
             )
@@ -117,11 +118,11 @@ class ResNet18(keras.Model):
         for i, (multiplier, strides) in enumerate(
             zip((1, 2, 4, 8), (1, 2, 2, 2))
         ):
-            x = resnet_blocks._stage(
+            x = resnet_blocks.stage(
                 x, width * multiplier, 2, strides, norm,
                 name=f"layer{i + 1}", dtype=dtype,
             )
-        outputs = resnet_blocks._global_pool(x, dtype=dtype)
+        outputs = resnet_blocks.global_pool(x, dtype=dtype)
 
         # === Functional Model ===
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)

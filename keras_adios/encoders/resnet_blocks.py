@@ -21,6 +21,8 @@ import math
 
 import keras
 
+from keras_adios.utils import validation
+
 NORM_OPTIONS = ("batch", "sync_batch", "group", "none")
 
 _BN_EPSILON = 1e-5
@@ -29,14 +31,14 @@ _GN_EPSILON = 1e-5
 _MAX_GROUPS = 32
 
 
-def _conv_initializer():
+def conv_initializer():
     # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu").
     return keras.initializers.VarianceScaling(
         scale=2.0, mode="fan_out", distribution="untruncated_normal"
     )
 
 
-def _check_norm(norm):
+def check_norm(norm):
     """Validates `norm`; raises a `ValueError` with the accepted values."""
     if norm not in NORM_OPTIONS:
         raise ValueError(
@@ -52,7 +54,7 @@ def _check_norm(norm):
         )
 
 
-def _check_input_shape(input_shape):
+def check_input_shape(input_shape):
     """Validates an `(height, width, channels)` image shape; returns a tuple."""
     try:
         shape = tuple(input_shape)
@@ -74,20 +76,14 @@ def _check_input_shape(input_shape):
     return shape
 
 
-def _check_positive_int(value, arg_name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{arg_name}` must be a positive integer. "
-            f"Received: {arg_name}={value!r}"
-        )
 
 
-def _num_groups(channels):
+def num_groups(channels):
     """32 groups, or the largest power-of-two divisor of `channels` below."""
     return math.gcd(_MAX_GROUPS, channels)
 
 
-def _norm_layer(norm, channels, name, dtype=None):
+def norm_layer(norm, channels, name, dtype=None):
     """Returns the normalisation layer for `norm`, or `None` for `"none"`."""
     if norm in ("batch", "sync_batch"):
         return keras.layers.BatchNormalization(
@@ -100,7 +96,7 @@ def _norm_layer(norm, channels, name, dtype=None):
         )
     if norm == "group":
         return keras.layers.GroupNormalization(
-            groups=_num_groups(channels),
+            groups=num_groups(channels),
             axis=-1,
             epsilon=_GN_EPSILON,
             name=name,
@@ -109,7 +105,7 @@ def _norm_layer(norm, channels, name, dtype=None):
     return None
 
 
-def _conv_norm(
+def conv_norm(
     x,
     filters,
     kernel_size,
@@ -141,18 +137,18 @@ def _conv_norm(
         strides=strides,
         padding="valid",
         use_bias=norm == "none",
-        kernel_initializer=_conv_initializer(),
+        kernel_initializer=conv_initializer(),
         data_format="channels_last",
         name=conv_name,
         dtype=dtype,
     )(x)
-    norm_layer = _norm_layer(norm, filters, norm_name, dtype=dtype)
-    if norm_layer is not None:
-        x = norm_layer(x)
+    layer = norm_layer(norm, filters, norm_name, dtype=dtype)
+    if layer is not None:
+        x = layer(x)
     return x
 
 
-def _basic_block(x, filters, strides, norm, name, dtype=None):
+def basic_block(x, filters, strides, norm, name, dtype=None):
     """torchvision `BasicBlock` (expansion 1) in NHWC.
 
     conv3x3(stride) -> norm -> ReLU -> conv3x3 -> norm, plus the identity or
@@ -163,7 +159,7 @@ def _basic_block(x, filters, strides, norm, name, dtype=None):
     in_channels = x.shape[-1]
     shortcut = x
     if strides != 1 or in_channels != filters:
-        shortcut = _conv_norm(
+        shortcut = conv_norm(
             x,
             filters,
             1,
@@ -175,7 +171,7 @@ def _basic_block(x, filters, strides, norm, name, dtype=None):
             norm_name=f"{name}_downsample_1",
             dtype=dtype,
         )
-    y = _conv_norm(
+    y = conv_norm(
         x,
         filters,
         3,
@@ -188,7 +184,7 @@ def _basic_block(x, filters, strides, norm, name, dtype=None):
         dtype=dtype,
     )
     y = keras.layers.ReLU(name=f"{name}_relu1", dtype=dtype)(y)
-    y = _conv_norm(
+    y = conv_norm(
         y,
         filters,
         3,
@@ -204,10 +200,10 @@ def _basic_block(x, filters, strides, norm, name, dtype=None):
     return keras.layers.ReLU(name=f"{name}_out", dtype=dtype)(y)
 
 
-def _stage(x, filters, num_blocks, strides, norm, name, dtype=None):
+def stage(x, filters, num_blocks, strides, norm, name, dtype=None):
     """`num_blocks` basic blocks; only the first one is strided."""
     for i in range(num_blocks):
-        x = _basic_block(
+        x = basic_block(
             x,
             filters,
             strides if i == 0 else 1,
@@ -218,7 +214,7 @@ def _stage(x, filters, num_blocks, strides, norm, name, dtype=None):
     return x
 
 
-def _global_pool(x, dtype=None):
+def global_pool(x, dtype=None):
     return keras.layers.GlobalAveragePooling2D(
         data_format="channels_last", name="avgpool", dtype=dtype
     )(x)

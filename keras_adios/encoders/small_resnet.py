@@ -3,6 +3,7 @@
 import keras
 
 from keras_adios.encoders import resnet_blocks
+from keras_adios.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
@@ -58,7 +59,7 @@ class SmallResNet(keras.Model):
         name="small_resnet",
         **kwargs,
     ):
-        input_shape = resnet_blocks._check_input_shape(input_shape)
+        input_shape = resnet_blocks.check_input_shape(input_shape)
         try:
             widths = tuple(widths)
         except TypeError:
@@ -71,23 +72,23 @@ class SmallResNet(keras.Model):
                 "`widths` must be a non-empty tuple of positive integers. "
                 f"Received: widths={widths!r}"
             )
-        resnet_blocks._check_positive_int(blocks_per_stage, "blocks_per_stage")
-        resnet_blocks._check_norm(norm)
+        validation.check_positive_int(blocks_per_stage, "blocks_per_stage")
+        resnet_blocks.check_norm(norm)
         dtype = kwargs.get("dtype")
 
         # === Layers ===
         inputs = keras.Input(shape=input_shape, name="images")
-        x = resnet_blocks._conv_norm(
+        x = resnet_blocks.conv_norm(
             inputs, widths[0], 3, 1, 1, norm, "stem",
             conv_name="conv1", norm_name="bn1", dtype=dtype,
         )
         x = keras.layers.ReLU(name="relu", dtype=dtype)(x)
         for i, filters in enumerate(widths):
-            x = resnet_blocks._stage(
+            x = resnet_blocks.stage(
                 x, filters, blocks_per_stage, 1 if i == 0 else 2, norm,
                 name=f"layer{i + 1}", dtype=dtype,
             )
-        outputs = resnet_blocks._global_pool(x, dtype=dtype)
+        outputs = resnet_blocks.global_pool(x, dtype=dtype)
 
         # === Functional Model ===
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)

@@ -5,32 +5,8 @@ import sys
 import keras
 import numpy as np
 
-
-def to_numpy(x, dtype=None):
-    """Converts a NumPy array, backend tensor or array-like to NumPy."""
-    if isinstance(x, keras.Variable):
-        x = x.value
-    if isinstance(x, np.ndarray):
-        pass
-    elif isinstance(x, (list, tuple, int, float, bool, np.generic)):
-        x = np.asarray(x)
-    elif hasattr(x, "detach") and hasattr(x, "cpu"):  # torch tensors
-        x = x.detach().cpu()
-        if str(x.dtype) == "torch.bfloat16":
-            x = x.float()
-        x = x.numpy()
-    elif callable(getattr(x, "numpy", None)):  # tf tensors and variables
-        # `.numpy()` avoids NumPy 2's `__array__(copy=...)` deprecation
-        # warnings that `keras.ops.convert_to_numpy` triggers on TF/torch.
-        x = np.asarray(x.numpy())
-    else:
-        try:
-            x = keras.ops.convert_to_numpy(x)
-        except Exception:  # e.g. nested python lists of other backends
-            x = np.asarray(x)
-    if dtype is not None:
-        x = x.astype(dtype, copy=False)
-    return x
+from keras_adios.utils.arrays import to_numpy  # noqa: F401 (used by this package)
+from keras_adios.utils.validation import check_positive_int  # noqa: F401
 
 
 def is_tf_dataset(data):
@@ -119,13 +95,3 @@ def resolve_num_classes(num_classes, *label_arrays):
     return int(num_classes)
 
 
-def check_positive_int(value, name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < 1
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value}"
-        )
-    return int(value)

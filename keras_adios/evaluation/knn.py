@@ -7,7 +7,7 @@ from keras_adios.evaluation._utils import as_labels
 from keras_adios.evaluation._utils import check_positive_int
 from keras_adios.evaluation._utils import resolve_num_classes
 
-_DISTANCES = ("cosine", "euclidean")
+DISTANCES = ("cosine", "euclidean")
 _EUCLIDEAN_EPSILON = 1e-5
 
 
@@ -87,9 +87,9 @@ def knn_classify(
         raise ValueError("`train_features` must not be empty. Received: 0 rows")
     k = check_positive_int(k, "k")
     batch_size = check_positive_int(batch_size, "batch_size")
-    if distance not in _DISTANCES:
+    if distance not in DISTANCES:
         raise ValueError(
-            f"`distance` must be one of {_DISTANCES}. Received: "
+            f"`distance` must be one of {DISTANCES}. Received: "
             f"distance={distance!r}"
         )
     if distance == "cosine" and not temperature > 0:
@@ -97,7 +97,11 @@ def knn_classify(
             f"`temperature` must be > 0. Received: temperature={temperature}"
         )
     num_classes = resolve_num_classes(num_classes, train_labels)
-    k = min(k, train_features.shape[0])
+    if k > train_features.shape[0]:
+        raise ValueError(
+            f"`k` must be at most the number of training examples ({train_features.shape[0]}): "
+            f"with fewer neighbours than k the vote is not the k-NN rule. Received: k={k}"
+        )
 
     compute_dtype = np.result_type(train_features.dtype, np.float32)
     train = train_features.astype(compute_dtype, copy=False)

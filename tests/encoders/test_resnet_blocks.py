@@ -12,13 +12,13 @@ from keras_adios.encoders import resnet_blocks
     [(8, 8), (16, 16), (24, 8), (32, 32), (48, 16), (64, 32), (512, 32)],
 )
 def test_group_count_is_at_most_32_and_divides_channels(channels, groups):
-    assert resnet_blocks._num_groups(channels) == groups
+    assert resnet_blocks.num_groups(channels) == groups
     assert channels % groups == 0
 
 
 @pytest.mark.parametrize("norm", ["batch", "group", "none"])
 def test_norm_layer_factory(norm):
-    layer = resnet_blocks._norm_layer(norm, 64, name="n")
+    layer = resnet_blocks.norm_layer(norm, 64, name="n")
     if norm == "none":
         assert layer is None
     elif norm == "batch":
@@ -32,8 +32,8 @@ def test_norm_layer_factory(norm):
 
 def test_basic_block_shortcuts():
     inputs = keras.Input((8, 8, 16))
-    same = resnet_blocks._basic_block(inputs, 16, 1, "batch", name="a")
-    down = resnet_blocks._basic_block(inputs, 32, 2, "batch", name="b")
+    same = resnet_blocks.basic_block(inputs, 16, 1, "batch", name="a")
+    down = resnet_blocks.basic_block(inputs, 32, 2, "batch", name="b")
     model = keras.Model(inputs, [same, down])
     names = {layer.name for layer in model.layers}
     assert "a_downsample_0" not in names
@@ -53,7 +53,7 @@ def test_basic_block_shortcuts():
 
 
 def test_check_input_shape():
-    assert resnet_blocks._check_input_shape([None, 7, 3]) == (None, 7, 3)
+    assert resnet_blocks.check_input_shape([None, 7, 3]) == (None, 7, 3)
     for bad in [(32, 32), (32, 32, None), (0, 32, 3), (32.0, 32, 3), 32, None]:
         with pytest.raises(ValueError, match="Received: input_shape="):
-            resnet_blocks._check_input_shape(bad)
+            resnet_blocks.check_input_shape(bad)

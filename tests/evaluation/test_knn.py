@@ -68,12 +68,11 @@ def test_euclidean_scores_match_hand_computation():
     assert predictions.tolist() == [0, 1]
 
 
-def test_k_is_clipped_to_the_number_of_train_points():
+def test_k_larger_than_the_train_set_is_refused_and_k_equal_to_it_lets_all_vote():
+    assert len(TRAIN) == 5
+    with pytest.raises(ValueError, match=r"at most the number of training examples \(5\).*Received: k=100"):
+        knn_classify(TRAIN, LABELS, QUERY, k=100, return_scores=True)
     _, scores_all = knn_classify(TRAIN, LABELS, QUERY, k=5, return_scores=True)
-    _, scores_big = knn_classify(
-        TRAIN, LABELS, QUERY, k=100, return_scores=True
-    )
-    np.testing.assert_allclose(scores_big, scores_all)
     # With every point voting, class 0 also gets p3 (similarity -1).
     t = 0.07
     np.testing.assert_allclose(
