@@ -11,7 +11,8 @@ folder:
       encoder.keras       the encoder alone, for downstream Keras models (normalised inputs)
       encoder_pixels.keras  the same with the normalisation inside: RGB images in [0, 1]
       input_convention.json the mean/std/size the encoder expects
-      masker.keras        the mask generator alone (when there is one)
+      masker.keras        the mask generator alone (when there is one), for images of the
+                          training size (its UNet bottleneck is fully connected, as the authors')
       masks/              masks_epoch_XXX.png grids, one per epoch
       metrics.json/.csv   training metrics per epoch
       evaluation.json     linear probe, kNN, clustering, mask and background scores

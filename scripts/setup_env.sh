@@ -22,7 +22,8 @@ if [ ! -f "$STAMP" ] || ! grep -qxF -- "$WANT" "$STAMP"; then
   [ -n "$EXTRAS" ] && SPEC="$ROOT[$EXTRAS]"
   echo "[setup] installing keras_adios${EXTRAS:+[$EXTRAS]} and its dependencies (about a minute)"
   "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$SPEC"
+  # -qq: only errors (no build-backend notes about editable installs, no index warnings)
+  "$ROOT/.venv/bin/python" -m pip install -qq --disable-pip-version-check -e "$SPEC"
   echo "$WANT" >> "$STAMP"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -1,6 +1,7 @@
 """The ADIOS model: encoder vs. mask generator, trained with `model.fit`."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_adios import distribute
@@ -393,6 +394,15 @@ class ADIOS(step_mixin(), keras.Model):
                 spec = (x,) if y is None else (x, y)
         if spec is not None:
             self._unpack(spec)
+        if y is not None and self.num_classes and hasattr(y, "shape") and not hasattr(y, "element_spec"):
+            labels = np.asarray(keras.ops.convert_to_numpy(y))
+            bad = labels[(labels >= self.num_classes)]
+            if bad.size:
+                raise ValueError(
+                    f"Labels must be class ids below num_classes={self.num_classes} (negative ids mark "
+                    f"unlabelled images). Received: {bad.size} label(s) >= {self.num_classes}, the "
+                    f"largest {int(bad.max())}"
+                )
 
     # === The ADIOS step (keras.ops; the backends only supply gradients) ===
 

@@ -585,3 +585,16 @@ def test_masker_batchnorm_statistics_update_once_per_step():
     # One update from 0 with momentum 0.5 (two updates would give 0.75x).
     expected = 0.5 * x2.mean(axis=(0, 1, 2))
     assert_allclose(bn.moving_mean, expected, atol=1e-5)
+
+
+def test_labels_outside_num_classes_are_refused_before_training():
+    encoder = tiny_encoder(16)
+    model = keras_adios.ADIOS(encoder, None, objective=keras_adios.objectives.SimCLR(hidden_dim=8),
+                              num_classes=3)
+    model.compile()
+    data, _ = view_batch(4, 16, num_classes=3)
+    before = weights(model.weights)
+    with pytest.raises(ValueError, match=r"below num_classes=3.*Received: 1 label\(s\) >= 3, the largest 7"):
+        model.fit(data, np.array([0, 1, 7, -1]), batch_size=4, epochs=1, verbose=0)
+    for a, b in zip(before, weights(model.weights)):
+        np.testing.assert_array_equal(a, b)
