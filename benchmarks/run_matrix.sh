@@ -20,18 +20,26 @@ COMMON=(--num_train_images=10000 --num_eval_images=1000 --epochs=20 --batch_size
         --probe_epochs=50 --set=monitor_every=4)
 SEEDS=(${MATRIX_SEEDS:-0 1 2})
 DATASETS=(${MATRIX_DATASETS:-shapes32_shortcut shapes32})
+# Finished runs are committed as one JSON each under benchmarks/results/matrix/<dataset>/
+# (runs/ is not part of the repository): copied in before, and out after every invocation,
+# so a fresh checkout resumes the matrix where the last one stopped.
+sync_in() { mkdir -p "runs/matrix/$1/results"; cp -n benchmarks/results/matrix/"$1"/*.json "runs/matrix/$1/results/" 2>/dev/null || true; }
+sync_out() { mkdir -p "benchmarks/results/matrix/$1"; cp runs/matrix/"$1"/results/*.json "benchmarks/results/matrix/$1/" 2>/dev/null || true; }
+for dataset in "${DATASETS[@]}"; do sync_in "$dataset"; done
 for i in "${!SEEDS[@]}"; do
   seeds=$(IFS=,; echo "${SEEDS[*]:0:$((i + 1))}")
   for dataset in "${DATASETS[@]}"; do
     python benchmarks/quality.py "${COMMON[@]}" --dataset="$dataset" --objectives=simclr \
       --maskings=none,adios,adios_s,random,block --seeds="$seeds" \
-      --work_dir="runs/matrix/$dataset" --tag="matrix_$dataset" --mask_row=simclr_adios
+      --work_dir="runs/matrix/$dataset" --tag="matrix_$dataset" --mask_row=simclr_adios || true
+    sync_out "$dataset"
   done
   if [ "$i" -eq 0 ]; then
     for dataset in "${DATASETS[@]}"; do
       python benchmarks/quality.py "${COMMON[@]}" --dataset="$dataset" --objectives=byol,simsiam \
         --maskings=none,adios --seeds=0 \
-        --work_dir="runs/matrix/$dataset" --tag="matrix_${dataset}_others" --mask_row=byol_adios
+        --work_dir="runs/matrix/$dataset" --tag="matrix_${dataset}_others" --mask_row=byol_adios || true
+      sync_out "$dataset"
     done
   fi
 done

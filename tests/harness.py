@@ -165,6 +165,20 @@ def input_gradient(fn, x):
     return float(ops.convert_to_numpy(value)), np.asarray(ops.convert_to_numpy(grad))
 
 
+def image_batch(batch=8, height=32, width=32, channels=3, seed=0):
+    """Standard-normal float32 images `(batch, height, width, channels)`."""
+    return np.random.default_rng(seed).normal(size=(batch, height, width, channels)).astype("float32")
+
+
+def patch_grid_of(masks, patch_size):
+    """`(B, H, W, 1)` pixel masks -> `(B, rows, cols)`; asserts each patch is constant."""
+    b, h, w, c = masks.shape
+    assert c == 1
+    patches = masks[..., 0].reshape(b, h // patch_size, patch_size, w // patch_size, patch_size)
+    np.testing.assert_array_equal(patches.min(axis=(2, 4)), patches.max(axis=(2, 4)))
+    return patches[:, :, 0, :, 0]
+
+
 def run_jitted(layer, images, repeats=1):
     """Calls `layer` on `images` `repeats` times inside a compiled function.
 

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from keras_adios.layers import RandomBlockMasker
+from harness import image_batch
+from harness import patch_grid_of
 from harness import run_serialization_test
 
 
@@ -16,24 +18,11 @@ BATCH = 8
 
 
 def _images(batch=BATCH, height=32, width=32, channels=3):
-    return np.random.default_rng(0).normal(
-        size=(batch, height, width, channels)
-    ).astype("float32")
+    return image_batch(batch, height, width, channels)
 
 
-def _np(x):
-    return keras.ops.convert_to_numpy(x)
-
-
-def _patch_grid(masks, patch_size):
-    """(B, H, W, 1) pixel masks -> (B, rows, cols); asserts patch alignment."""
-    b, h, w, c = masks.shape
-    assert c == 1
-    patches = masks[..., 0].reshape(
-        b, h // patch_size, patch_size, w // patch_size, patch_size
-    )
-    np.testing.assert_array_equal(patches.min(axis=(2, 4)), patches.max(axis=(2, 4)))
-    return patches[:, :, 0, :, 0]
+_np = keras.ops.convert_to_numpy
+_patch_grid = patch_grid_of
 
 
 def _is_rectangle(grid):
