@@ -99,7 +99,7 @@ def train_linear_augmented(encoder, train_source, num_classes, transform, settin
     import keras
     import tensorflow as tf
 
-    from keras_adios import optimizers
+    from keras_adios import evaluation
 
     examples = labelled(train_source)
     num_train = int(examples.reduce(0, lambda n, _: n + 1))
@@ -117,11 +117,12 @@ def train_linear_augmented(encoder, train_source, num_classes, transform, settin
     inputs = keras.Input(encoder.input_shape[1:])
     logits = keras.layers.Dense(num_classes, name="linear")(encoder(inputs, training=False))
     classifier = keras.Model(inputs, logits, name="linear_eval")
-    boundaries = [int(m) * steps for m in settings["milestones"]]
-    values = [settings["learning_rate"] * 0.1**i for i in range(len(boundaries) + 1)]
-    schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    # The same protocol optimizer as keras_adios.evaluation.linear_probe(optimizer="lars").
     classifier.compile(
-        optimizer=optimizers.LARS(schedule, momentum=0.9, eta=1e-3, clip=False, weight_decay=0.0),
+        optimizer=evaluation.linear_probe_optimizer(
+            "lars", settings["learning_rate"], settings["epochs"], steps,
+            milestones=[int(m) for m in settings["milestones"]],
+        ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )

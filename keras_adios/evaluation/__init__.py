@@ -18,6 +18,7 @@ from keras_adios.evaluation.kmeans import kmeans_clustering_scores
 from keras_adios.evaluation.knn import knn_accuracy
 from keras_adios.evaluation.knn import knn_classify
 from keras_adios.evaluation.linear_probe import linear_probe
+from keras_adios.evaluation.linear_probe import linear_probe_optimizer
 from keras_adios.evaluation.mask_metrics import compute_masks
 from keras_adios.evaluation.mask_metrics import evaluate_masks
 from keras_adios.evaluation.mask_metrics import hard_mask_assignment
@@ -39,6 +40,7 @@ __all__ = [
     "knn_accuracy",
     "knn_classify",
     "linear_probe",
+    "linear_probe_optimizer",
     "mask_ari",
     "mask_confidence",
     "mask_foreground_iou",

@@ -150,12 +150,12 @@ def linear_probe(
 
     classifier = _build_classifier(x_train, num_classes, standardize)
     classifier.compile(
-        optimizer=_make_optimizer(
+        optimizer=linear_probe_optimizer(
             optimizer,
             float(learning_rate),
-            float(weight_decay),
             epochs,
             steps_per_epoch,
+            weight_decay=float(weight_decay),
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
@@ -243,7 +243,29 @@ def _shuffled_batches(x, y, batch_size, epochs, seed):
             yield x[idx], y[idx]
 
 
-def _make_optimizer(name, learning_rate, weight_decay, epochs, steps_per_epoch):
+def linear_probe_optimizer(name, learning_rate, epochs, steps_per_epoch, weight_decay=0.0, milestones=None):
+    """The optimizer of the linear-evaluation protocol, for `linear_probe` and `examples/linear_eval.py`.
+
+    `"lars"` is the authors' protocol (`main_linear.py`): PyTorch-style SGD
+    (momentum 0.9) whose gradients of weight matrices are scaled by LARS'
+    trust ratio (eta 1e-3, no clipping), the learning rate x0.1 at the
+    `milestones` epochs (default 60 % and 80 % of `epochs`); `"sgd"` is the
+    same without LARS; `"adam"` is Adam with a cosine decay to 0.
+
+    Args:
+        name: "adam", "sgd" or "lars".
+        learning_rate: float, the initial learning rate.
+        epochs: int, training epochs.
+        steps_per_epoch: int, batches per epoch (the schedule steps per batch).
+        weight_decay: float, L2 weight decay (0: none, the authors' setting).
+        milestones: optional epochs at which "sgd"/"lars" decay by 0.1.
+
+    Example:
+
+    ```python
+    optimizer = keras_adios.evaluation.linear_probe_optimizer("lars", 0.1, epochs=100, steps_per_epoch=390)
+    ```
+    """
     total_steps = epochs * steps_per_epoch
     weight_decay = weight_decay or None
     if name == "adam":
@@ -251,10 +273,9 @@ def _make_optimizer(name, learning_rate, weight_decay, epochs, steps_per_epoch):
             learning_rate, decay_steps=total_steps
         )
         return keras.optimizers.Adam(schedule, weight_decay=weight_decay)
-    milestones = [
-        max(1, int(0.6 * epochs)) * steps_per_epoch,
-        max(1, int(0.8 * epochs)) * steps_per_epoch,
-    ]
+    if milestones is None:
+        milestones = [max(1, int(0.6 * epochs)), max(1, int(0.8 * epochs))]
+    milestones = [int(m) * steps_per_epoch for m in milestones]
     schedule = _StepDecay(learning_rate, milestones, factor=0.1)
     return _TorchStyleSGD(
         schedule,
