@@ -125,7 +125,8 @@ def torch_models(width, num_masks, filters):
 
         def __init__(self, w):
             super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
+            # solo-learn's CIFAR stem: 3x3, stride 1, padding 2 (as keras_adios.encoders.ResNet18).
+            self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 2, bias=False), nn.BatchNorm2d(w), nn.ReLU())
             layers, cin = [], w
             for i, cout in enumerate([w, 2 * w, 4 * w, 8 * w]):
                 stride = 1 if i == 0 else 2

@@ -1,6 +1,7 @@
 """Image encoders: `(B, H, W, C)` images to `(B, D)` features."""
 
+from keras_adios.encoders.resnet import ResNet
 from keras_adios.encoders.resnet18 import ResNet18
 from keras_adios.encoders.small_resnet import SmallResNet
 
-__all__ = ["ResNet18", "SmallResNet"]
+__all__ = ["ResNet", "ResNet18", "SmallResNet"]

@@ -2,15 +2,18 @@
 
 import keras
 
-from keras_adios.encoders import resnet_blocks
+from keras_adios.encoders.resnet import ResNet
 from keras_adios.utils import validation
 
 STEM_OPTIONS = ("cifar", "imagenet")
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
-class ResNet18(keras.Model):
+class ResNet18(ResNet):
     """ResNet-18 encoder mapping images to globally pooled features.
+
+    `keras_adios.encoders.ResNet` with `stage_widths = width * (1, 2, 4, 8)`
+    and two blocks per stage.
 
     This is torchvision's `resnet18` with `fc = Identity`, the backbone used
     by ADIOS ([Shi et al., 2022](https://arxiv.org/abs/2201.13100)) through
@@ -81,61 +84,22 @@ class ResNet18(keras.Model):
         name="resnet18",
         **kwargs,
     ):
-        input_shape = resnet_blocks.check_input_shape(input_shape)
         if stem not in STEM_OPTIONS:
-            raise ValueError(
-                f"`stem` must be one of {STEM_OPTIONS}. "
-                f"Received: stem={stem!r}"
-            )
-        resnet_blocks.check_norm(norm)
+            raise ValueError(f"`stem` must be one of {STEM_OPTIONS}. Received: stem={stem!r}")
         validation.check_positive_int(width, "width")
-        dtype = kwargs.get("dtype")
-
-        # === Layers ===
-        inputs = keras.Input(shape=input_shape, name="images")
-        if stem == "cifar":
-            x = resnet_blocks.conv_norm(
-                inputs, width, 3, 1, 2, norm, "stem",
-                conv_name="conv1", norm_name="bn1", dtype=dtype,
-            )
-            x = keras.layers.ReLU(name="relu", dtype=dtype)(x)
-        else:
-            x = resnet_blocks.conv_norm(
-                inputs, width, 7, 2, 3, norm, "stem",
-                conv_name="conv1", norm_name="bn1", dtype=dtype,
-            )
-            x = keras.layers.ReLU(name="relu", dtype=dtype)(x)
-            # PyTorch pads max-pooling with -inf; zeros are equivalent here
-            # because the input is non-negative (after ReLU).
-            x = keras.layers.ZeroPadding2D(
-                1, data_format="channels_last", name="maxpool_pad",
-                dtype=dtype,
-            )(x)
-            x = keras.layers.MaxPooling2D(
-                3, strides=2, padding="valid", data_format="channels_last",
-                name="maxpool", dtype=dtype,
-            )(x)
-        for i, (multiplier, strides) in enumerate(
-            zip((1, 2, 4, 8), (1, 2, 2, 2))
-        ):
-            x = resnet_blocks.stage(
-                x, width * multiplier, 2, strides, norm,
-                name=f"layer{i + 1}", dtype=dtype,
-            )
-        outputs = resnet_blocks.global_pool(x, dtype=dtype)
-
-        # === Functional Model ===
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-
-        # === Config ===
-        self.image_shape = input_shape
-        self.stem = stem
-        self.norm = norm
+        super().__init__(
+            input_shape=input_shape,
+            stage_widths=(width, 2 * width, 4 * width, 8 * width),
+            blocks_per_stage=2,
+            stem=stem,
+            norm=norm,
+            name=name,
+            **kwargs,
+        )
         self.width = width
-        self.feature_dim = 8 * width
 
     def get_config(self):
-        config = super().get_config()
+        config = super(ResNet, self).get_config()
         config.update(
             {
                 "input_shape": list(self.image_shape),

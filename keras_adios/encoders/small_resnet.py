@@ -2,13 +2,16 @@
 
 import keras
 
-from keras_adios.encoders import resnet_blocks
+from keras_adios.encoders.resnet import ResNet
 from keras_adios.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
-class SmallResNet(keras.Model):
+class SmallResNet(ResNet):
     """Small ResNet encoder mapping images to globally pooled features.
+
+    `keras_adios.encoders.ResNet` with the `"small"` stem and the given
+    stage widths.
 
     A cheap stand-in for `keras_adios.encoders.ResNet18` (same building
     blocks, same normalisation options) for CPU work, smoke tests and small
@@ -59,49 +62,28 @@ class SmallResNet(keras.Model):
         name="small_resnet",
         **kwargs,
     ):
-        input_shape = resnet_blocks.check_input_shape(input_shape)
         try:
             widths = tuple(widths)
         except TypeError:
             widths = ()
-        if not widths or any(
-            isinstance(w, bool) or not isinstance(w, int) or w < 1
-            for w in widths
-        ):
+        if not widths or not all(validation.is_int(w) and w >= 1 for w in widths):
             raise ValueError(
                 "`widths` must be a non-empty tuple of positive integers. "
                 f"Received: widths={widths!r}"
             )
-        validation.check_positive_int(blocks_per_stage, "blocks_per_stage")
-        resnet_blocks.check_norm(norm)
-        dtype = kwargs.get("dtype")
-
-        # === Layers ===
-        inputs = keras.Input(shape=input_shape, name="images")
-        x = resnet_blocks.conv_norm(
-            inputs, widths[0], 3, 1, 1, norm, "stem",
-            conv_name="conv1", norm_name="bn1", dtype=dtype,
+        super().__init__(
+            input_shape=input_shape,
+            stage_widths=widths,
+            blocks_per_stage=blocks_per_stage,
+            stem="small",
+            norm=norm,
+            name=name,
+            **kwargs,
         )
-        x = keras.layers.ReLU(name="relu", dtype=dtype)(x)
-        for i, filters in enumerate(widths):
-            x = resnet_blocks.stage(
-                x, filters, blocks_per_stage, 1 if i == 0 else 2, norm,
-                name=f"layer{i + 1}", dtype=dtype,
-            )
-        outputs = resnet_blocks.global_pool(x, dtype=dtype)
-
-        # === Functional Model ===
-        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-
-        # === Config ===
-        self.image_shape = input_shape
         self.widths = widths
-        self.blocks_per_stage = blocks_per_stage
-        self.norm = norm
-        self.feature_dim = widths[-1]
 
     def get_config(self):
-        config = super().get_config()
+        config = super(ResNet, self).get_config()
         config.update(
             {
                 "input_shape": list(self.image_shape),
