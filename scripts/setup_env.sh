@@ -21,7 +21,7 @@ if [ ! -f "$STAMP" ] || ! grep -qxF -- "$WANT" "$STAMP"; then
   SPEC="$ROOT"
   [ -n "$EXTRAS" ] && SPEC="$ROOT[$EXTRAS]"
   echo "[setup] installing keras_adios${EXTRAS:+[$EXTRAS]} and its dependencies (about a minute)"
-  "$ROOT/.venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+  "$ROOT/.venv/bin/python" -m pip install -qq --disable-pip-version-check --upgrade pip >/dev/null
   # -qq: only errors (no build-backend notes about editable installs, no index warnings)
   "$ROOT/.venv/bin/python" -m pip install -qq --disable-pip-version-check -e "$SPEC"
   echo "$WANT" >> "$STAMP"
