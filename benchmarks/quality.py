@@ -179,7 +179,14 @@ def load_finished(run):
         return None
     with open(run["path"]) as f:
         record = json.load(f)
-    if record.get("settings") != run["settings"]:
+    saved = record.get("settings") or {}
+    # Settings added since the record was written count as their defaults;
+    # run-control settings (verbose, overwrite) do not change results.
+    from keras_adios.experiment_settings import DEFAULTS, RUN_CONTROL
+
+    if any(saved.get(k, DEFAULTS.get(k)) != v for k, v in run["settings"].items() if k not in RUN_CONTROL) or (
+        set(saved) - set(run["settings"])
+    ):
         logging.warning("%s was made with other settings; running it again.", run["path"])
         return None
     return record
