@@ -42,13 +42,9 @@ def evaluate_run(run_dir, overrides=None):
         settings = experiment.resolve_settings(json.load(f))
     settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
     model = keras.models.load_model(model_path)
-    train_images, train_labels, eval_images, eval_labels = experiment.load_arrays(settings)
-    config = experiment.augmentation_config(
-        settings["dataset"], int(settings["crop_size"] or train_images.shape[1])
-    )
-    return experiment.evaluate_model(
-        model, settings, config, (train_images, train_labels), (eval_images, eval_labels)
-    )
+    train, held_out = experiment.load_splits(settings)
+    config = experiment.augmentation_config(settings["dataset"], experiment.image_size(settings, train))
+    return experiment.evaluate_model(model, settings, config, train, held_out)
 
 
 def main(argv):

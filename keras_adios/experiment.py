@@ -26,9 +26,11 @@ import os
 import shutil
 import sys
 import time
+from typing import NamedTuple
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from keras_adios import data as data_lib
@@ -219,30 +221,30 @@ def train(settings, verbose="auto"):
     keras.utils.set_random_seed(settings["seed"])
     start = time.time()
 
-    train_images, train_labels, eval_images, eval_labels = load_arrays(settings)
+    train, held_out = load_splits(settings)
     # The folder is written only once the data loaded: a run that fails before
     # training leaves nothing that looks like a run.
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "flags.json"), "w") as f:
         json.dump(settings, f, indent=2, sort_keys=True)
     config = augmentation_config(
-        settings["dataset"],
-        int(settings["crop_size"] or train_images.shape[1]),
-        color_jitter=settings["color_jitter"],
+        settings["dataset"], image_size(settings, train), color_jitter=settings["color_jitter"],
     )
-    num_classes = int(max(train_labels.max(), eval_labels.max())) + 1 if train_labels is not None else None
+    num_classes = None
+    if train.num_classes is not None:
+        num_classes = max(train.num_classes, held_out.num_classes or 0)
 
     batch_size = settings["batch_size"]
-    if batch_size > len(train_images):
+    if batch_size > train.size:
         raise ValueError(
-            f"--batch_size must be at most the number of training images ({len(train_images)}) "
+            f"--batch_size must be at most the number of training images ({train.size}) "
             f"(one whole batch per step). Received: --batch_size={batch_size}"
         )
     train_ds = data_lib.make_pretrain_dataset(
-        train_images, train_labels, config=config, batch_size=batch_size, seed=settings["seed"],
+        train.data, config=config, batch_size=batch_size, seed=settings["seed"],
         initial_epoch=initial_epoch,  # a resumed run sees the data of an uninterrupted one
     )
-    steps_per_epoch = settings["steps_per_epoch"] or len(train_images) // batch_size
+    steps_per_epoch = settings["steps_per_epoch"] or train.size // batch_size
 
     with _distribution_scope():
         model = build_model(
@@ -258,10 +260,10 @@ def train(settings, verbose="auto"):
     logging.info(
         "ADIOS %s/%s on %s: %d train images, %d eval images, %d steps/epoch, backend %s",
         settings["objective"], settings["masking"], settings["dataset"],
-        len(train_images), len(eval_images), steps_per_epoch, keras.backend.backend(),
+        train.size, held_out.size, steps_per_epoch, keras.backend.backend(),
     )
 
-    eval_batches = data_lib.make_eval_dataset(eval_images, eval_labels, config=config, batch_size=256)
+    eval_batches = data_lib.make_eval_dataset(held_out.data, config=config, batch_size=256)
     vis_images = np.stack([x for x, _ in eval_batches.unbatch().take(settings["num_vis_images"]).as_numpy_iterator()])
     resumed = state == "resume"
     if resumed:
@@ -288,7 +290,7 @@ def train(settings, verbose="auto"):
     shapes = data_lib.synthetic_shapes_options(settings["dataset"])
     if model.masker is not None and shapes is not None:
         truth = data_lib.load_synthetic_shapes(
-            settings["eval_split"], num_images=min(len(eval_images), 500),
+            settings["eval_split"], num_images=min(held_out.size, 500),
             image_size=config.image_size, seed=settings["seed"], background=shapes["background"],
         )
         callbacks.insert(1, MaskQualityMonitor(
@@ -296,10 +298,8 @@ def train(settings, verbose="auto"):
             foreground=truth["foreground"], parts=truth["parts"],
             every_n_epochs=settings["monitor_every"],
         ))
-    if train_labels is not None:
-        knn_train = data_lib.make_eval_dataset(
-            train_images[:2000], train_labels[:2000], config=config, batch_size=256
-        )
+    if train.num_classes is not None:
+        knn_train = data_lib.make_eval_dataset(subsample(train, 2000), config=config, batch_size=256)
         callbacks.insert(1, KNNMonitor(
             knn_train, eval_batches, k=settings["knn_k"], temperature=settings["knn_temperature"],
             every_n_epochs=settings["monitor_every"], probe_epochs=settings["monitor_probe_epochs"],
@@ -320,7 +320,7 @@ def train(settings, verbose="auto"):
     if model.masker is not None:
         _save_layer(model.masker, (config.image_size, config.image_size, 3), os.path.join(run_dir, "masker.keras"))
 
-    results = evaluate_model(model, settings, config, (train_images, train_labels), (eval_images, eval_labels))
+    results = evaluate_model(model, settings, config, train, held_out)
     results["train_seconds"] = round(train_seconds, 1)
     results["total_seconds"] = round(time.time() - start, 1)
     results["backend"] = keras.backend.backend()
@@ -329,15 +329,17 @@ def train(settings, verbose="auto"):
     return results
 
 
-def evaluate_model(model, settings, config, train_data, eval_data, verbose=0):
-    """Linear probe, kNN, clustering, and (synthetic data) mask and background scores."""
-    train_images, train_labels = train_data
-    eval_images, eval_labels = eval_data
+def evaluate_model(model, settings, config, train, held_out, verbose=0):
+    """Linear probe, kNN, clustering, and (synthetic data) mask and background scores.
+
+    `train` and `held_out` are `Split`s; the images stream through the encoder
+    in batches of 256 and only their features are kept.
+    """
     results = {}
-    if train_labels is None:
+    if train.num_classes is None:
         return results
-    train_ds = data_lib.make_eval_dataset(train_images, train_labels, config=config, batch_size=256)
-    eval_ds = data_lib.make_eval_dataset(eval_images, eval_labels, config=config, batch_size=256)
+    train_ds = data_lib.make_eval_dataset(train.data, config=config, batch_size=256)
+    eval_ds = data_lib.make_eval_dataset(held_out.data, config=config, batch_size=256)
     train_features, train_y = evaluation.extract_features(model.encoder, train_ds)
     eval_features, eval_y = evaluation.extract_features(model.encoder, eval_ds)
     probe, classifier = evaluation.linear_probe(
@@ -378,8 +380,8 @@ def evaluate_model(model, settings, config, train_data, eval_data, verbose=0):
     shapes = data_lib.synthetic_shapes_options(settings["dataset"])
     if shapes is not None:
         ground_truth = data_lib.load_synthetic_shapes(
-            settings["eval_split"], num_images=len(eval_images),
-            image_size=int(eval_images.shape[1]), seed=settings["seed"],
+            settings["eval_split"], num_images=held_out.size,
+            image_size=held_out.image_size, seed=settings["seed"],
             background=shapes["background"],
         )
         if model.masker is not None:
@@ -450,6 +452,20 @@ def run_state(settings):
     return "resume", epoch
 
 
+def image_size(settings, train):
+    """The training image size: `crop_size`, else the training split's image size (logged when mixed)."""
+    if settings["crop_size"]:
+        return int(settings["crop_size"])
+    if len(train.shapes) > 1:
+        logging.info(
+            "The images have different sizes (%s, ...): training at %d px, the smallest short side "
+            "among the first %d (--crop_size to choose another size); every image is resized by "
+            "the crops and the evaluation transform.",
+            ", ".join(f"{h}x{w}" for h, w in train.shapes[:3]), train.image_size, _PEEK,
+        )
+    return train.image_size
+
+
 def _fit_verbosity(verbose):
     """`fit`'s verbose from the setting: a bar on a terminal, one line per epoch in a log."""
     if verbose == "auto":
@@ -471,84 +487,111 @@ def _distribution_scope():
     return get_strategy(verbose=False).scope()
 
 
-def load_arrays(settings):
-    """The training and evaluation splits as arrays: `(train_x, train_y, eval_x, eval_y)`.
+class Split(NamedTuple):
+    """One split of an experiment's data, as `load_splits` returns it.
 
-    An image folder without `train_split` / `eval_split` sub-folders is split
-    by a seeded random held-out fraction (`holdout_fraction`, logged), so
-    `keras_adios.evaluate` reproduces the same split. Images of different
-    sizes without `load_size` are resized (short side) and centre-cropped to
-    the smallest short side among them (logged).
+    Attributes:
+        data: `(images, labels)` NumPy arrays (in-memory sources: the built-in
+            shapes, `npz:`, CIFAR) or a `tf.data.Dataset` of `(image, label)`
+            read from files as it is iterated (image folders, TFDS): such a
+            split is never held in memory.
+        size: int, the number of images.
+        num_classes: int or `None` (no labels).
+        image_size: int, the smallest short side among the images looked at
+            (all of an array split, the first 64 of a streamed one).
+        shapes: the distinct `(height, width)` among those images.
+    """
+
+    data: object
+    size: int
+    num_classes: object
+    image_size: int
+    shapes: tuple
+
+
+#: How many images of a streamed split are looked at for their size.
+_PEEK = 64
+
+
+def load_splits(settings):
+    """The training and evaluation splits: `(train, eval)`, two `Split`s.
+
+    Image folders and TFDS datasets stream from their files through `tf.data`
+    (memory does not grow with the dataset); the built-in shapes, `npz:` files
+    and CIFAR are arrays. An image folder
+    without `train_split` / `eval_split` sub-folders is split by a seeded
+    random held-out fraction of its files (`holdout_fraction`, logged), so
+    `keras_adios.evaluate` reproduces the same split. Images may have
+    different sizes: the pretraining crops and the evaluation transform
+    resize every image.
     """
     dataset = settings["dataset"]
+    split_names = (settings["train_split"], settings["eval_split"])
     if dataset.lower().startswith("folder:"):
         path = dataset[len("folder:"):]
-        splits = (settings["train_split"], settings["eval_split"])
-        if os.path.isdir(path) and not any(os.path.isdir(os.path.join(path, s)) for s in splits):
-            images, labels = _folder_arrays(settings, load_split(settings, "train", None), lambda size: (
-                load_split(dict(settings, load_size=size), "train", None)))
-            fraction = settings["holdout_fraction"]
-            count = int(round(fraction * len(images)))
-            if not 0 < count < len(images):
-                raise ValueError(
-                    f"--holdout_fraction={fraction} of {len(images)} images in {path} leaves no training "
-                    "or no evaluation images; the folder has no "
-                    f"'{splits[0]}'/'{splits[1]}' sub-folders, so both come from it. "
-                    f"Received: --holdout_fraction={fraction}"
-                )
-            order = np.random.default_rng(settings["seed"]).permutation(len(images))
-            held, kept = order[:count], order[count:]
-            logging.info(
-                "%s has no %s/ and %s/ sub-folders: holding out %d of its %d images for evaluation "
-                "(--holdout_fraction=%g, seed %d).", path, splits[0], splits[1], count, len(images),
-                fraction, settings["seed"],
-            )
-            pick = lambda a, idx: None if a is None else a[idx]  # noqa: E731
-            return images[kept], pick(labels, kept), images[held], pick(labels, held)
-    splits = []
-    for split, count in ((settings["train_split"], settings["num_train_images"]),
-                         (settings["eval_split"], settings["num_eval_images"])):
-        splits += _folder_arrays(
-            settings, load_split(settings, split, count),
-            lambda size, split=split, count=count: load_split(dict(settings, load_size=size), split, count),
+        if os.path.isdir(path) and not any(os.path.isdir(os.path.join(path, s)) for s in split_names):
+            return _holdout_splits(settings, path)
+    counts = (settings["num_train_images"], settings["num_eval_images"])
+    return tuple(_as_split(load_split(settings, split, count)) for split, count in zip(split_names, counts))
+
+
+def _holdout_splits(settings, path):
+    class_names, paths, labels = data_lib.list_image_folder(path)
+    fraction = settings["holdout_fraction"]
+    count = int(round(fraction * len(paths)))
+    if not 0 < count < len(paths):
+        raise ValueError(
+            f"--holdout_fraction={fraction} of {len(paths)} images in {path} leaves no training "
+            "or no evaluation images; the folder has no "
+            f"'{settings['train_split']}'/'{settings['eval_split']}' sub-folders, so both come from it. "
+            f"Received: --holdout_fraction={fraction}"
         )
-    return tuple(splits)
+    order = np.random.default_rng(settings["seed"]).permutation(len(paths))
+    held, kept = sorted(order[:count]), sorted(order[count:])
+    logging.info(
+        "%s has no %s/ and %s/ sub-folders: holding out %d of its %d images for evaluation "
+        "(--holdout_fraction=%g, seed %d).", path, settings["train_split"], settings["eval_split"],
+        count, len(paths), fraction, settings["seed"],
+    )
+    return tuple(
+        _as_split(data_lib.image_folder_dataset(
+            [paths[i] for i in indices], [labels[i] for i in indices],
+            image_size=settings["load_size"], class_names=class_names,
+        ))
+        for indices in (kept, held)
+    )
 
 
-def _folder_arrays(settings, source, reload_at):
-    """`as_arrays(source)`; images of mixed sizes are reloaded at the smallest short side."""
-    try:
-        return as_arrays(source)
-    except _MixedSizes as e:
-        logging.info(
-            "The images have different sizes (%s): resizing the short side to %d and centre-cropping "
-            "(--load_size to choose another size).", ", ".join(f"{h}x{w}" for h, w in e.examples), e.size,
-        )
-        return as_arrays(reload_at(e.size))
-
-
-class _MixedSizes(ValueError):
-    def __init__(self, shapes):
-        self.examples = sorted(shapes)[:3]
-        self.size = int(min(min(h, w) for h, w in shapes))
-        super().__init__(f"images of different sizes: {self.examples}")
-
-
-def as_arrays(source):
-    """`(images, labels)` NumPy arrays from arrays or a `tf.data.Dataset` of `(image, label)`."""
+def _as_split(source):
     if isinstance(source, tuple):
-        return np.asarray(source[0]), (None if source[1] is None else np.asarray(source[1]))
-    images, labels = [], []
-    for element in source.as_numpy_iterator():
-        image, label = element if isinstance(element, tuple) else (element, None)
-        images.append(image)
-        labels.append(label)
-    shapes = {tuple(image.shape[:2]) for image in images}
-    if len(shapes) > 1:
-        raise _MixedSizes(shapes)
-    images = np.stack(images)
-    labels = None if labels[0] is None else np.asarray(labels)
-    return images, labels
+        images, labels = data_lib.validate_arrays(*source)
+        num_classes = None if labels is None else int(labels.max()) + 1
+        return Split((images, labels), len(images), num_classes, int(min(images.shape[1:3])),
+                     (tuple(int(d) for d in images.shape[1:3]),))
+    size = int(source.cardinality())
+    if size < 0:  # unknown: count in one streaming pass
+        size = int(source.reduce(np.int64(0), lambda n, _: n + 1))
+    has_labels = isinstance(source.element_spec, tuple)
+    num_classes = None
+    if has_labels:
+        names = getattr(source, "class_names", None)
+        num_classes = len(names) if names else int(
+            source.map(lambda image, label: label).reduce(np.int32(-1), tf.maximum)) + 1
+    shapes = sorted({tuple(int(d) for d in image.shape[:2]) for image in (
+        (e[0] if has_labels else e) for e in source.take(_PEEK).as_numpy_iterator())})
+    return Split(source, size, num_classes, min(min(shape) for shape in shapes), tuple(shapes))
+
+
+def subsample(split, count):
+    """About `count` examples spread evenly over a `Split` (every k-th), as its `data`.
+
+    Every k-th rather than the first `count`, so a split stored class by class
+    (an image folder) keeps all its classes; a streamed split stays streamed.
+    """
+    stride = max(1, -(-split.size // int(count)))
+    if isinstance(split.data, tf.data.Dataset):
+        return split.data.shard(stride, 0)
+    return tuple(None if a is None else a[::stride] for a in split.data)
 
 
 def save_input_convention(encoder, config, run_dir):

@@ -98,6 +98,34 @@ def test_train_writes_the_run_folder_and_evaluate_reruns_it(tmp_path):
     assert again["untrained_linear_probe_accuracy"] == pytest.approx(
         results["untrained_linear_probe_accuracy"], abs=1e-6)
 
+    # Export: a SavedModel that serves the features of encoder_pixels.keras, with
+    # its input convention inside; from TensorFlow and from JAX (jax2tf).
+    for backend in ("tensorflow", "jax"):
+        saved = tmp_path / f"saved_{backend}"
+        exported = subprocess.run(
+            [sys.executable, "-m", "keras_adios.export", f"--run_dir={out}", f"--output={saved}"],
+            env=dict(_env(), KERAS_BACKEND=backend), capture_output=True, text=True, timeout=600)
+        assert exported.returncode == 0, exported.stderr[-3000:]
+        assert "images 32x32x3 in [0, 1] -> 16 features" in exported.stdout, exported.stdout
+        assert json.loads((saved / "input_convention.json").read_text()) == convention
+        script = (
+            "import keras, numpy as np, tensorflow as tf, keras_adios\n"
+            f"p = keras.models.load_model({str(out / 'encoder_pixels.keras')!r})\n"
+            f"s = tf.saved_model.load({str(saved)!r})\n"
+            "x = np.random.default_rng(1).uniform(size=(5, 32, 32, 3)).astype('float32')\n"
+            "a = np.asarray(p(x)); b = s.serve(tf.constant(x)).numpy()\n"
+            "print('maxdiff', float(np.abs(a - b).max()), b.shape)\n"
+        )
+        check = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True,
+                               timeout=300)
+        assert "(5, 16)" in check.stdout and float(check.stdout.split("maxdiff")[1].split()[0]) <= 1e-4, (
+            check.stdout + check.stderr[-2000:])
+    refused = subprocess.run(
+        [sys.executable, "-m", "keras_adios.export", f"--run_dir={out}", f"--output={tmp_path / 'x'}"],
+        env=dict(_env(), KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "KERAS_BACKEND=tensorflow" in refused.stderr, refused.stderr[-2000:]
+    assert "Traceback" not in refused.stderr and not (tmp_path / "x").exists()
+
 
 def _weights(run_dir):
     script = (
@@ -255,7 +283,7 @@ def test_an_image_folder_without_splits_and_with_mixed_sizes_trains(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stderr
     assert "holding out 4 of its 40 images for evaluation (--holdout_fraction=0.1, seed 0)" in log, log[-2000:]
-    assert "different sizes" in log and "resizing the short side to 36" in log, log[-2000:]
+    assert "different sizes" in log and "training at 36 px" in log, log[-2000:]
     results = json.loads((out / "evaluation.json").read_text())
     assert 0.0 <= results["knn_accuracy"] <= 1.0
     # keras_adios.evaluate reproduces the same seeded split.

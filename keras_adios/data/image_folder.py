@@ -9,7 +9,25 @@ from keras_adios.data.errors import DatasetNotFoundError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
-def _list_images(root):
+def list_image_folder(root):
+    """The classes and image files of a folder with one sub-folder per class.
+
+    Args:
+        root: path of the folder (`root/<class>/<images>`).
+
+    Returns:
+        `(class_names, paths, labels)`: the sorted class folder names, the
+        image file paths in sorted order (nested folders under a class
+        folder count for that class) and their int labels.
+
+    Example:
+
+    ```python
+    class_names, paths, labels = list_image_folder("photos")
+    dataset = image_folder_dataset(paths[::2], labels[::2], image_size=64)
+    ```
+    """
+    root = os.fspath(root)
     classes = sorted(
         d
         for d in os.listdir(root)
@@ -78,7 +96,7 @@ def load_image_folder(path, image_size=None, split=None):
             f"Image folder '{root}' does not exist.{available} Expected the layout "
             f"{root}/<class_name>/<image files>."
         )
-    classes, paths, labels = _list_images(root)
+    classes, paths, labels = list_image_folder(root)
     if not classes or not paths:
         raise DatasetNotFoundError(
             f"No images found in image folder '{root}' "
@@ -86,6 +104,34 @@ def load_image_folder(path, image_size=None, split=None):
             f"{root}/<class_name>/<image files> with extensions "
             f"{', '.join(IMAGE_EXTENSIONS)}."
         )
+
+    return image_folder_dataset(paths, labels, image_size=image_size, class_names=classes)
+
+
+def image_folder_dataset(paths, labels, image_size=None, class_names=None):
+    """A `tf.data.Dataset` of `(image, label)` read from a list of image files.
+
+    The files are read and decoded as the dataset is iterated (nothing is
+    held in memory beyond `tf.data`'s buffers), in the order given.
+
+    Args:
+        paths: list of image file paths.
+        labels: list of int labels, one per path.
+        image_size: int or `None`: see `load_image_folder`.
+        class_names: list of strings or `None`: kept as the dataset's
+            `class_names` attribute (as `load_image_folder` does).
+
+    Returns:
+        A `tf.data.Dataset` of `(image, label)`: uint8 `(H, W, 3)` images and
+        int32 labels, with attributes `class_names` and `file_paths`.
+    """
+    if len(paths) != len(labels):
+        raise ValueError(
+            f"`paths` and `labels` must have the same length. Received: {len(paths)} paths "
+            f"and {len(labels)} labels."
+        )
+    if not len(paths):
+        raise ValueError("`paths` is empty: a dataset needs at least one image file.")
 
     def load(file_path, label):
         image = tf.io.decode_image(
@@ -97,8 +143,8 @@ def load_image_folder(path, image_size=None, split=None):
         return image, label
 
     dataset = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(paths), tf.constant(labels, tf.int32))
+        (tf.constant(list(paths)), tf.constant(list(labels), tf.int32))
     ).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset.class_names = classes
-    dataset.file_paths = paths
+    dataset.class_names = None if class_names is None else list(class_names)
+    dataset.file_paths = list(paths)
     return dataset

@@ -136,7 +136,8 @@ def load_tfds(
 
     Returns:
         A `tf.data.Dataset` of `(image, label)` with uint8 `(H, W, 3)` images
-        and int32 labels (`-1` for STL10's unlabelled images), or, with
+        and int32 labels (`-1` for STL10's unlabelled images) and the attribute
+        `class_names` (from the dataset's info; `None` when it has none), or, with
         `as_numpy=True`, a tuple `(images, labels)` of NumPy arrays.
 
     Raises:
@@ -181,6 +182,8 @@ def load_tfds(
     )
     if as_numpy:
         return _to_numpy(dataset)
+    label_feature = builder.info.features["label"] if "label" in builder.info.features else None
+    dataset.class_names = list(getattr(label_feature, "names", None) or []) or None
     return dataset
 
 

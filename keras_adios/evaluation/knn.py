@@ -11,6 +11,10 @@ DISTANCES = ("cosine", "euclidean")
 _EUCLIDEAN_EPSILON = 1e-5
 
 
+#: Similarities per chunk of test rows when `batch_size` is None (16 MB in float32).
+_CHUNK_ELEMENTS = 2**22
+
+
 def knn_classify(
     train_features,
     train_labels,
@@ -19,7 +23,7 @@ def knn_classify(
     temperature=0.07,
     num_classes=None,
     distance="cosine",
-    batch_size=512,
+    batch_size=None,
     return_scores=False,
 ):
     """Weighted kNN predictions, as solo-learn's `WeightedKNNClassifier`.
@@ -45,7 +49,9 @@ def knn_classify(
     defaults) as the headline number.
 
     Computed in NumPy, in chunks of `batch_size` test rows, so memory is
-    `O(batch_size * num_train)`.
+    `O(batch_size * num_train)`; by default the chunks hold about 4M
+    similarities (16 MB), whatever the number of train points, so the memory
+    used does not grow with the training set beyond the features themselves.
 
     Args:
         train_features: array `(num_train, D)`.
@@ -55,7 +61,8 @@ def knn_classify(
         temperature: float > 0. Temperature of the cosine weights.
         num_classes: int or None. Defaults to `max(train_labels) + 1`.
         distance: `"cosine"` or `"euclidean"`.
-        batch_size: int. Number of test rows per chunk.
+        batch_size: int or `None`. Number of test rows per chunk; `None`
+            (the default) picks `max(1, 2**22 // num_train)`.
         return_scores: bool. Also return the class scores.
 
     Returns:
@@ -86,6 +93,8 @@ def knn_classify(
     if train_features.shape[0] == 0:
         raise ValueError("`train_features` must not be empty. Received: 0 rows")
     k = check_positive_int(k, "k")
+    if batch_size is None:
+        batch_size = max(1, _CHUNK_ELEMENTS // train_features.shape[0])
     batch_size = check_positive_int(batch_size, "batch_size")
     if distance not in DISTANCES:
         raise ValueError(
@@ -156,7 +165,7 @@ def knn_accuracy(
     temperature=0.07,
     num_classes=None,
     distance="cosine",
-    batch_size=512,
+    batch_size=None,
 ):
     """Top-1 accuracy of the weighted kNN classifier (see `knn_classify`).
 
@@ -169,7 +178,7 @@ def knn_accuracy(
         temperature: float > 0. Temperature of the cosine weights.
         num_classes: int or None. Defaults to the largest label + 1.
         distance: `"cosine"` or `"euclidean"`.
-        batch_size: int. Number of test rows per chunk.
+        batch_size: int or `None`. Test rows per chunk (see `knn_classify`).
 
     Returns:
         A Python float in [0, 1].

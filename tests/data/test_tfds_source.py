@@ -110,6 +110,8 @@ def test_tiny_builder_prepared_from_manual_dir_then_loaded_offline(tmp_path):
     assert tfds.builder(TINY_NAME, data_dir=str(data_dir)).is_prepared()
     items = list(dataset.as_numpy_iterator())
     assert len(items) == 12 and items[0][0].dtype == np.uint8 and items[0][1].dtype == np.int32
+    label_names = tfds.builder(TINY_NAME, data_dir=str(data_dir)).info.features["label"].names
+    assert dataset.class_names == label_names and len(label_names) > 1
     # (TFDS shuffles the examples when writing them: compare as multisets.)
     assert _pairs(*zip(*items)) == _pairs(arrays["train_images"], arrays["train_labels"])
     # Now prepared: loads with download=False and no manual_dir.

@@ -104,7 +104,7 @@ def test_matches_brute_force_and_is_chunk_invariant(distance):
     labels = rng.integers(0, 4, size=60)
     test = rng.normal(size=(23, 6))
     expected = _brute_force_scores(train, labels, test, 7, 0.1, distance, 4)
-    for batch_size in (1, 5, 1000):
+    for batch_size in (1, 5, 1000, None):
         predictions, scores = knn_classify(
             train,
             labels,
@@ -117,6 +117,21 @@ def test_matches_brute_force_and_is_chunk_invariant(distance):
         )
         np.testing.assert_allclose(scores, expected, rtol=1e-6)
         np.testing.assert_array_equal(predictions, np.argmax(expected, axis=1))
+
+
+def test_default_chunks_are_bounded_by_the_train_set_size(monkeypatch):
+    import keras_adios.evaluation.knn as knn_module
+
+    rng = np.random.default_rng(1)
+    train, labels, test = rng.normal(size=(60, 6)), rng.integers(0, 4, size=60), rng.normal(size=(23, 6))
+    expected = knn_classify(train, labels, test, k=7, batch_size=23)
+    monkeypatch.setattr(knn_module, "_CHUNK_ELEMENTS", 120)  # 120 similarities: 2 test rows of 60
+    seen = []
+    argpartition = np.argpartition
+    monkeypatch.setattr(knn_module.np, "argpartition", lambda a, *args, **kw: (
+        seen.append(a.shape), argpartition(a, *args, **kw))[1])
+    np.testing.assert_array_equal(knn_classify(train, labels, test, k=7), expected)
+    assert max(rows for rows, _ in seen) == 2 and len(seen) == 12
 
 
 def test_knn_accuracy_and_one_hot_labels():
