@@ -1,10 +1,10 @@
 """The paper's pretraining settings as `keras_adios.experiment` settings.
 
 One row per recipe: the values of the authors' training scripts
-(`bash_files/training/<dataset>/resnet18/<method>.sh` of `YugeTen/adios`,
+(`bash_files/training/<dataset>/<resnet18|vit>/<method>.sh` of `YugeTen/adios`,
 summarised in `docs/algorithm.md` §5), written with the names of
 `keras_adios.experiment.DEFAULTS`. `settings(name)` adds what every script
-shares (ResNet-18, LARS-wrapped SGD with eta 0.02 and clipping, warmup-cosine
+shares (ResNet-18 unless the row says ViT-Tiny, LARS-wrapped SGD with eta 0.02 and clipping, warmup-cosine
 with 10 warmup epochs from 0.003) and the dataset's data settings.
 
 The CIFAR-10/100 recipes are **our own choice**: the authors have no CIFAR
@@ -15,9 +15,9 @@ SSL learning rates; they are untuned.
 
 Not expressible here (see the examples section of the README): the per-epoch
 stepping of the schedule (ours steps per batch, same curve), BYOL's
-`train_mask_epoch=10` (the encoder's cosine ending 10 epochs early), the
-SimSiam predictor's constant learning rate, and the ViT-tiny rows (no ViT
-encoder in keras_adios).
+`train_mask_epoch=10` (the encoder's cosine ending 10 epochs early) and the
+SimSiam predictor's constant learning rate. The STL10 ViT-Tiny rows are not
+written out (same encoder settings as the ImageNet-100-S ViT rows).
 """
 
 # Shared by every authors' script (§3.1).
@@ -76,6 +76,9 @@ def _simsiam(blocks, symmetry, no_mask, both):
     }
 
 
+#: The ViT-Tiny rows' encoder (patch 16, as the authors' timm backbone).
+_VIT = {"encoder": "vit_tiny", "patch_size": 16}
+
 # name: (dataset, objective, masking, row). `heads` is
 # (hidden_dim, predictor_hidden_dim or None, projection_dim); `temperature`
 # None for BYOL/SimSiam; `extra` holds the remaining per-script settings.
@@ -91,6 +94,17 @@ _TABLE = {
         500, 128, 0.8471, 0.08023, 1e-5, 4, 16, "group", 0.200, 0.286, None,
         (2048, 512, 2048), "0.4,0.4,0.4,0.1",
         _simsiam(4, symmetry=False, no_mask=True, both=True))),
+    # ImageNet-100-S (96 px), ViT-Tiny (patch 16: 6x6 tokens).
+    "imagenet100s_vit_simclr": ("imagenet100s", "simclr", "adios", (
+        300, 128, 0.1157, 0.03340, 1e-4, 6, 16, "group", 0.889, 0.0, 0.2,
+        (2048, None, 128), _DEFAULT_JITTER, _VIT)),
+    "imagenet100s_vit_byol": ("imagenet100s", "byol", "adios", (
+        300, 128, 0.2141, 0.3264, 1e-5, 6, 8, "group", 0.952, 0.0, None,
+        (4096, 8192, 256), "0.4,0.4,0.2,0.1", _VIT)),
+    "imagenet100s_vit_simsiam": ("imagenet100s", "simsiam", "adios", (
+        300, 128, 0.4969, 0.06656, 1e-5, 4, 16, "group", 0.722, 0.0, None,
+        (2048, 512, 2048), "0.4,0.4,0.4,0.1",
+        dict(_VIT, **_simsiam(4, symmetry=False, no_mask=False, both=True)))),
     # STL10 (96 px), ResNet-18.
     "stl10_simclr": ("stl10", "simclr", "adios", (
         400, 256, 0.1323, 0.01947, 8.5e-5, 6, 128, "group", 0.0, 0.0, 0.2,

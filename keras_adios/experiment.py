@@ -142,6 +142,8 @@ def build_model(settings, image_shape, num_classes, total_steps=None):
     widths = tuple(int(w) for w in str(settings["encoder_widths"]).split(","))
     if settings["encoder"] == "small_resnet":
         encoder = encoders.SmallResNet(input_shape=image_shape, widths=widths)
+    elif settings["encoder"] == "vit_tiny":
+        encoder = encoders.ViTTiny(input_shape=image_shape, patch_size=settings["patch_size"])
     else:
         stem = settings["encoder"].split("_")[1]
         encoder = encoders.ResNet18(input_shape=image_shape, stem=stem)

@@ -65,6 +65,8 @@ PAPER_ROWS = {
                       2048, 512, 256, "0.552,0.478,0.578,0.2"),
     "imagenet100_byol_s": (400, 128, 0.8088, 0.1295, 1e-5, 6, 32, "group", 1.0, 0.0, None,
                            4096, 8192, 256, "0.5,0.2,0.25,0.05"),
+    "imagenet100s_vit_simclr": (300, 128, 0.1157, 0.03340, 1e-4, 6, 16, "group", 0.889, 0.0, 0.2,
+                                2048, None, 128, "0.8,0.8,0.8,0.2"),
 }
 KEYS = ("epochs", "batch_size", "learning_rate", "mask_learning_rate", "weight_decay", "num_masks",
         "mask_filters", "mask_norm", "sparsity_weight", "entropy_weight", "temperature",
@@ -82,7 +84,9 @@ def test_recipe_matches_the_authors_script(name):
     # Shared by all scripts (§3.1): LARS, 10 warmup epochs from 0.003, ResNet-18.
     assert settings["optimizer"] == "lars"
     assert settings["warmup_epochs"] == 10 and settings["warmup_learning_rate"] == 0.003
-    assert settings["encoder"] == "resnet18_imagenet"
+    vit = "_vit_" in name
+    assert settings["encoder"] == ("vit_tiny" if vit else "resnet18_imagenet")
+    assert not vit or settings["patch_size"] == 16
 
 
 def test_recipe_variants_and_data_settings():
@@ -91,6 +95,9 @@ def test_recipe_variants_and_data_settings():
             simsiam["simsiam_both_mask"]) == (5, False, True, False)
     assert simsiam["train_split"] == "train+unlabelled" and simsiam["objective"] == "simsiam"
     assert recipes.settings("imagenet100_simclr_s")["masking"] == "adios_s"
+    vit_simsiam = recipes.settings("imagenet100s_vit_simsiam")  # blocks 4; sym F, no F, both T
+    assert (vit_simsiam["mask_blocks"], vit_simsiam["simsiam_symmetry_mask"], vit_simsiam["simsiam_no_mask"],
+            vit_simsiam["simsiam_both_mask"], vit_simsiam["encoder"]) == (4, False, False, True, "vit_tiny")
     assert recipes.settings("imagenet100s_byol")["crop_size"] == 96
     assert recipes.settings("imagenet100_simsiam_s")["crop_size"] == 224
     cifar = recipes.settings("cifar100_byol")
@@ -101,7 +108,7 @@ def test_recipe_variants_and_data_settings():
 def test_every_recipe_is_valid_experiment_settings():
     from keras_adios import experiment
 
-    assert len(recipes.RECIPES) == 15
+    assert len(recipes.RECIPES) == 18
     for name in recipes.RECIPES:
         resolved = experiment.resolve_settings(recipes.settings(name))
         assert resolved["output_dir"] == f"runs/{name}"

@@ -56,3 +56,13 @@ def test_the_experiment_maps_every_objective_name():
             (16, 16, 3), None, total_steps=10,
         )
         assert type(model.objective).__name__.lower() == name
+
+
+def test_the_vit_tiny_encoder_setting_builds_vit_tiny():
+    from keras_adios import encoders, experiment
+
+    settings = experiment.resolve_settings({"encoder": "vit_tiny", "patch_size": 8, "masking": "none"})
+    model = experiment.build_model(settings, (32, 32, 3), None)
+    assert isinstance(model.encoder, encoders.ViTTiny) and model.encoder.patch_size == 8
+    with pytest.raises(ValueError, match="divisible by `patch_size`"):
+        experiment.build_model(settings, (36, 36, 3), None)
