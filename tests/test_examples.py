@@ -223,3 +223,10 @@ def test_multi_worker_pretrain_smoke(tmp_path):
     assert "identical weights: True" in result.stdout
     assert (tmp_path / "weights_worker0.npz").exists() and (tmp_path / "weights_worker1.npz").exists()
     assert (tmp_path / "encoder.weights.h5").exists()
+
+
+def test_torch_multiprocess_pretrain_smoke(tmp_path):
+    result = _ok(_run("torch_multiprocess_pretrain.py", "--smoke", f"--model_dir={tmp_path}"))
+    assert "2 processes, identical trainable weights" in result.stdout, result.stdout
+    assert (tmp_path / "weights_rank0.npz").exists() and (tmp_path / "weights_rank1.npz").exists()
+    assert (tmp_path / "encoder.keras").exists()

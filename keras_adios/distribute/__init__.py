@@ -1,4 +1,4 @@
-"""Distributed ADIOS training: tf.distribute strategies and JAX DataParallel.
+"""Distributed ADIOS training: tf.distribute strategies, JAX DataParallel, torch.distributed.
 
 Distribution changes the speed, never the maths: one step on R replicas
 updates the weights exactly as one step on one device with the same global
@@ -68,8 +68,16 @@ keras.distribution.DataParallel())` before building the model: the jitted
 step sees the sharded global batch, so SimCLR negatives, BatchNorm statistics
 and the loss are global with no extra code.
 
-**PyTorch.** ADIOS trains on one device; synchronised BatchNorm is not
-available (`use_sync_batchnorm` raises).
+**PyTorch (`torch.distributed`).** One process per device, launched with
+`torchrun`: `torch_distributed.init_process_group()`, the same initial
+weights (`broadcast_weights`), the per-process batch and
+`torch_distributed.shard(dataset)`. The step sums the gradients across
+processes, SimCLR gathers its negatives with a gradient-correct all-gather,
+coverages are global and ADIOS-s draws per process; two processes equal one
+on the global batch (tested). BatchNorm uses each process' statistics:
+synchronised BatchNorm is not available on PyTorch (`use_sync_batchnorm`
+raises). See `keras_adios.distribute.torch_distributed` and
+`examples/torch_multiprocess_pretrain.py`.
 """
 
 import json
@@ -84,6 +92,7 @@ from keras_adios.distribute.replica import replica_seed
 from keras_adios.distribute.replica import scale_loss_for_gradients
 from keras_adios.distribute.replica import use_sync_batchnorm
 from keras_adios.distribute.strategy import get_strategy
+from keras_adios.distribute import torch_distributed
 
 
 def is_chief():
@@ -113,5 +122,6 @@ __all__ = [
     "replica_id",
     "replica_seed",
     "scale_loss_for_gradients",
+    "torch_distributed",
     "use_sync_batchnorm",
 ]

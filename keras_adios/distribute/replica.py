@@ -2,11 +2,12 @@
 
 Public helpers that the ADIOS step and the objectives call explicitly. Every
 function here is a no-op (identity, 1, 0, ...) unless it runs inside a
-`tf.distribute` replica context with more than one replica in sync. On JAX
-(`keras.distribution.DataParallel`) the jitted step sees the global batch and
-XLA SPMD inserts the collectives, so nothing needs to be done; on PyTorch
-ADIOS runs on one device. TensorFlow is imported lazily, only on the
-TensorFlow backend.
+`tf.distribute` replica context with more than one replica in sync, or on
+the PyTorch backend in a `torch.distributed` process group of more than one
+process (`keras_adios.distribute.torch_distributed`: each process is a
+replica). On JAX (`keras.distribution.DataParallel`) the jitted step sees the
+global batch and XLA SPMD inserts the collectives, so nothing needs to be
+done. TensorFlow and PyTorch are imported lazily, only on their backends.
 """
 
 import keras
@@ -18,6 +19,15 @@ def _tf():
     import tensorflow as tf
 
     return tf
+
+
+def _torch():
+    """`torch_distributed` when a multi-process PyTorch group is active, else None."""
+    if keras.backend.backend() != "torch":
+        return None
+    from keras_adios.distribute import torch_distributed
+
+    return torch_distributed if torch_distributed.is_active() else None
 
 
 def replica_context():
@@ -41,6 +51,9 @@ def num_replicas_in_sync():
     Returns:
         Python int.
     """
+    torch_dist = _torch()
+    if torch_dist is not None:
+        return torch_dist.world_size()
     context = replica_context()
     return 1 if context is None else int(context.num_replicas_in_sync)
 
@@ -51,6 +64,9 @@ def replica_id():
     Returns:
         Python int 0, or an int32 scalar tensor inside a replica context.
     """
+    torch_dist = _torch()
+    if torch_dist is not None:
+        return torch_dist.rank()
     context = replica_context()
     if context is None:
         return 0
@@ -106,6 +122,9 @@ def cross_replica_gather(z):
     )
     ```
     """
+    torch_dist = _torch()
+    if torch_dist is not None:
+        return torch_dist.all_gather(z)
     context = replica_context()
     if context is None:
         return z, 0
@@ -130,6 +149,11 @@ def cross_replica_mean(value, weight):
         `sum_r weight_r * value_r / sum_r weight_r` in a multi-replica
         context, else `value`.
     """
+    torch_dist = _torch()
+    if torch_dist is not None:
+        weight = keras.ops.cast(weight, value.dtype)
+        total, count = torch_dist.all_reduce_sum([value * weight, keras.ops.reshape(weight, (1,))])
+        return total / count[0]
     context = replica_context()
     if context is None:
         return value
@@ -155,6 +179,11 @@ def replica_seed(seed_generator):
         one-shot seed (a `SeedGenerator` whose `next()` is a `(2,)` tensor)
         unique to this replica and step.
     """
+    torch_dist = _torch()
+    if torch_dist is not None:
+        seed = seed_generator.next()
+        offset = keras.ops.convert_to_tensor([0, 1_000_003 * torch_dist.rank()], dtype=seed.dtype)
+        return _FixedSeed(seed + offset)
     context = replica_context()
     if context is None:
         return seed_generator

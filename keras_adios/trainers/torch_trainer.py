@@ -2,6 +2,8 @@
 
 import torch
 
+from keras_adios.distribute import torch_distributed
+
 
 def _zeros_for_none(grads, sources):
     return [torch.zeros_like(s) if g is None else g for g, s in zip(grads, sources)]
@@ -14,6 +16,11 @@ class TorchStepMixin:
     only, so no `.grad` buffers are written and no `zero_grad` is needed
     between the encoder and masker phases; the shared step applies them under
     `keras_adios.utils.backend_utils.no_grad()` (`torch.no_grad()` here).
+
+    In a `torch.distributed` group (`keras_adios.distribute.torch_distributed`)
+    the gradients of the variables are summed across processes here, before
+    any optimizer sees them (the losses are already divided by the number of
+    processes); gradients with respect to step inputs (the masks) stay local.
     """
 
     def train_step(self, data):
@@ -29,8 +36,9 @@ class TorchStepMixin:
             loss, aux = loss_fn(*inputs)
             scaled = self._scale_loss_for_gradients(loss)
             sources = [v.value for v in variables] + inputs
-            grads = torch.autograd.grad(scaled, sources, allow_unused=True)
-        return loss.detach(), aux, _zeros_for_none(grads, sources)
+            grads = _zeros_for_none(torch.autograd.grad(scaled, sources, allow_unused=True), sources)
+        count = len(variables)
+        return loss.detach(), aux, torch_distributed.all_reduce_sum(grads[:count]) + grads[count:]
 
     def _vjp(self, forward_fn, variables):
         # The forward keeps its graph; the caller only uses detached copies
@@ -43,6 +51,6 @@ class TorchStepMixin:
             grads = torch.autograd.grad(
                 outputs, sources, grad_outputs=list(cotangents), allow_unused=True
             )
-            return _zeros_for_none(grads, sources)
+            return torch_distributed.all_reduce_sum(_zeros_for_none(grads, sources))
 
         return [o.detach() for o in outputs], pullback
