@@ -402,3 +402,41 @@ class TwoForwardADIOS(keras_adios.ADIOS):
 
 def _identity_pullback(grads):
     return list(grads)
+
+
+# === Encoder parameter counts by hand ===
+
+
+def trainable_count(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+
+
+def non_trainable_count(model):
+    return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
+
+
+def resnet_param_counts(stage_widths, blocks_per_stage, stem_kernel, norm, channels=3):
+    """(trainable, non-trainable) parameters of `encoders.ResNet` from its topology.
+
+    Every conv is followed by a norm (gamma, beta; BatchNorm adds moving mean
+    and variance) or, with `norm="none"`, has a bias; a 1x1 projection conv
+    wherever a block changes the shape; the first stage keeps the resolution.
+    """
+    counts = [0, 0]
+
+    def conv(k, c_in, c_out):
+        counts[0] += k * k * c_in * c_out + (c_out if norm == "none" else 2 * c_out)
+        if norm in ("batch", "sync_batch"):
+            counts[1] += 2 * c_out
+
+    conv(stem_kernel, channels, stage_widths[0])
+    c_in = stage_widths[0]
+    for i, c in enumerate(stage_widths):
+        for block in range(blocks_per_stage):
+            stride = 2 if i > 0 and block == 0 else 1
+            conv(3, c_in, c)
+            conv(3, c, c)
+            if stride != 1 or c_in != c:
+                conv(1, c_in, c)
+            c_in = c
+    return tuple(counts)

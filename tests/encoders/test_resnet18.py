@@ -9,50 +9,13 @@ import pytest
 
 from keras_adios.encoders import ResNet18
 from harness import assert_allclose
-from harness import run_serialization_test
+from harness import non_trainable_count, resnet_param_counts, run_serialization_test, trainable_count
 
 TORCHVISION_RESNET18_NO_FC = 11_176_512  # 11,689,512 minus fc (512*1000+1000).
 # A narrower network for the tests that do not need the full width. Under JAX
 # every new variable shape costs an eager compilation; width 32 shares most
 # kernel shapes with width 64 (and with SmallResNet's defaults).
 W = 32
-
-
-def _trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-
-
-def _non_trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
-
-
-def _hand_count(width, stem, norm):
-    """(trainable, non-trainable) parameter counts from the topology."""
-    trainable = 0
-    non_trainable = 0
-
-    def conv(k, c_in, c_out):
-        nonlocal trainable, non_trainable
-        trainable += k * k * c_in * c_out
-        if norm == "none":
-            trainable += c_out  # bias
-        else:
-            trainable += 2 * c_out  # gamma, beta
-            if norm in ("batch", "sync_batch"):
-                non_trainable += 2 * c_out  # moving mean, variance
-
-    conv(3 if stem == "cifar" else 7, 3, width)
-    c_in = width
-    for mult, stride in zip((1, 2, 4, 8), (1, 2, 2, 2)):
-        c = width * mult
-        for block in range(2):
-            s = stride if block == 0 else 1
-            conv(3, c_in, c)
-            conv(3, c, c)
-            if s != 1 or c_in != c:
-                conv(1, c_in, c)
-            c_in = c
-    return trainable, non_trainable
 
 
 def test_default_output_is_512_features():
@@ -74,19 +37,19 @@ def test_cifar_stem_parameter_count_matches_torchvision():
     # replaced by solo-learn's 3x3x3x64 conv1 (1728).
     expected = TORCHVISION_RESNET18_NO_FC - 9408 + 1728
     assert expected == 11_168_832
-    assert _trainable_count(model) == expected
-    assert (_trainable_count(model), _non_trainable_count(model)) == (
-        _hand_count(64, "cifar", "batch")
+    assert trainable_count(model) == expected
+    assert (trainable_count(model), non_trainable_count(model)) == (
+        resnet_param_counts((64, 128, 256, 512), 2, 3, "batch")
     )
     # 4800 BatchNorm channels, each with a moving mean and variance.
-    assert _non_trainable_count(model) == 9600
+    assert non_trainable_count(model) == 9600
 
 
 def test_imagenet_stem_parameter_count_matches_torchvision():
     model = ResNet18(input_shape=(224, 224, 3), stem="imagenet")
-    assert _trainable_count(model) == TORCHVISION_RESNET18_NO_FC
-    assert (_trainable_count(model), _non_trainable_count(model)) == (
-        _hand_count(64, "imagenet", "batch")
+    assert trainable_count(model) == TORCHVISION_RESNET18_NO_FC
+    assert (trainable_count(model), non_trainable_count(model)) == (
+        resnet_param_counts((64, 128, 256, 512), 2, 7, "batch")
     )
 
 
@@ -161,9 +124,9 @@ def test_norm_options(norm):
     if norm == "group":
         assert model.get_layer("bn1").groups == 32
         assert model.get_layer("layer4_0_bn1").groups == 32
-    trainable, non_trainable = _hand_count(W, "cifar", norm)
-    assert _trainable_count(model) == trainable
-    assert _non_trainable_count(model) == non_trainable
+    trainable, non_trainable = resnet_param_counts((W, 2 * W, 4 * W, 8 * W), 2, 3, norm)
+    assert trainable_count(model) == trainable
+    assert non_trainable_count(model) == non_trainable
     y = keras.ops.convert_to_numpy(
         model(np.random.rand(2, 32, 32, 3).astype("float32"), training=True)
     )

@@ -9,46 +9,11 @@ import pytest
 
 from keras_adios.encoders import SmallResNet
 from harness import assert_allclose
-from harness import run_serialization_test
+from harness import non_trainable_count, resnet_param_counts, run_serialization_test, trainable_count
 
 # The defaults; they share their convolution shapes with the ResNet18 tests
 # (JAX compiles each new initializer shape eagerly).
 WIDTHS = (32, 64, 128)
-
-
-def _trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-
-
-def _non_trainable_count(model):
-    return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
-
-
-def _hand_count(widths, blocks_per_stage, norm, channels=3):
-    trainable = 0
-    non_trainable = 0
-
-    def conv(k, c_in, c_out):
-        nonlocal trainable, non_trainable
-        trainable += k * k * c_in * c_out
-        if norm == "none":
-            trainable += c_out
-        else:
-            trainable += 2 * c_out
-            if norm in ("batch", "sync_batch"):
-                non_trainable += 2 * c_out
-
-    conv(3, channels, widths[0])
-    c_in = widths[0]
-    for i, c in enumerate(widths):
-        for block in range(blocks_per_stage):
-            stride = (1 if i == 0 else 2) if block == 0 else 1
-            conv(3, c_in, c)
-            conv(3, c, c)
-            if stride != 1 or c_in != c:
-                conv(1, c_in, c)
-            c_in = c
-    return trainable, non_trainable
 
 
 def test_default_output_dims_and_parameter_count():
@@ -58,13 +23,13 @@ def test_default_output_dims_and_parameter_count():
     assert y.shape == (2, 128)
     assert model.feature_dim == 128
     assert np.all(np.isfinite(y))
-    assert (_trainable_count(model), _non_trainable_count(model)) == (
-        _hand_count((32, 64, 128), 1, "batch")
+    assert (trainable_count(model), non_trainable_count(model)) == (
+        resnet_param_counts((32, 64, 128), 1, 3, "batch")
     )
     # stem 864+64, stage1 2*9216+2*64, stage2 18432+36864+2048+3*128,
     # stage3 73728+147456+8192+3*256; moving statistics: 2 * 672.
-    assert _trainable_count(model) == 307_360
-    assert _non_trainable_count(model) == 1_344
+    assert trainable_count(model) == 307_360
+    assert non_trainable_count(model) == 1_344
 
 
 def test_spatial_sizes_and_blocks_per_stage():
@@ -79,8 +44,8 @@ def test_spatial_sizes_and_blocks_per_stage():
     assert "layer1_0_downsample_0" not in names  # 32 -> 32, stride 1
     assert "layer2_0_downsample_0" in names
     assert "layer2_1_downsample_0" not in names
-    assert (_trainable_count(model), _non_trainable_count(model)) == (
-        _hand_count(WIDTHS, 2, "batch")
+    assert (trainable_count(model), non_trainable_count(model)) == (
+        resnet_param_counts(WIDTHS, 2, 3, "batch")
     )
 
 
@@ -91,7 +56,7 @@ def test_single_stage_identity_shortcut_and_other_channels():
     assert not any("downsample" in layer.name for layer in model.layers)
     y = model(np.random.rand(3, 20, 12, 1).astype("float32"))
     assert tuple(y.shape) == (3, 32)
-    assert _trainable_count(model) == _hand_count((32,), 1, "batch", 1)[0]
+    assert trainable_count(model) == resnet_param_counts((32,), 1, 3, "batch", channels=1)[0]
 
 
 @pytest.mark.parametrize("norm", ["batch", "group", "none"])
@@ -108,9 +73,9 @@ def test_norm_options(norm):
         assert model.get_layer("bn1").groups == 32
         assert model.get_layer("layer2_0_bn1").groups == 16
         assert model.get_layer("bn1").epsilon == pytest.approx(1e-5)
-    trainable, non_trainable = _hand_count((32, 48), 1, norm)
-    assert _trainable_count(model) == trainable
-    assert _non_trainable_count(model) == non_trainable
+    trainable, non_trainable = resnet_param_counts((32, 48), 1, 3, norm)
+    assert trainable_count(model) == trainable
+    assert non_trainable_count(model) == non_trainable
     y = keras.ops.convert_to_numpy(
         model(np.random.rand(2, 32, 32, 3).astype("float32"), training=True)
     )
