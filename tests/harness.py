@@ -440,3 +440,27 @@ def resnet_param_counts(stage_widths, blocks_per_stage, stem_kernel, norm, chann
                 conv(1, c_in, c)
             c_in = c
     return tuple(counts)
+
+
+def run_encoder_in_classifier_test(encoder, batch=4, size=32):
+    """Trains `Sequential([encoder, Dense(3)])` for one epoch; every encoder weight must move.
+
+    Every kernel, gamma, beta and BatchNorm moving statistic of the encoder
+    changes. Returns `(classifier, images)`.
+    """
+    classifier = keras.Sequential([encoder, keras.layers.Dense(3)])
+    classifier.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(batch, size, size, 3)).astype("float32")
+    y = rng.integers(0, 3, size=(batch,))
+    before = [keras.ops.convert_to_numpy(w) for w in encoder.weights]
+    history = classifier.fit(x, y, batch_size=batch // 2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    after = [keras.ops.convert_to_numpy(w) for w in encoder.weights]
+    unchanged = [w.path for w, a, b in zip(encoder.weights, before, after) if np.array_equal(a, b)]
+    assert not unchanged, unchanged
+    assert classifier.output_shape == (None, 3)
+    return classifier, x

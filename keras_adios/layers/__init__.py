@@ -2,12 +2,15 @@
 
 - `Masker`: the base class (contract) of every occlusion model ADIOS uses.
 - `MaskGenerator`: the authors' UNet with a softmax over N masks (learned).
-- `RandomPatchMasker`, `RandomBlockMasker`: MAE / BEiT-style fixed baselines.
+- `PatchMasker`: the base of the fixed patch maskers; `RandomPatchMasker`,
+  `RandomBlockMasker`: MAE / BEiT-style fixed baselines.
 """
 
 from keras_adios.layers.mask_generator import MaskGenerator
 from keras_adios.layers.masker import Masker
+from keras_adios.layers.patch_masker import PatchMasker
 from keras_adios.layers.random_block_masker import RandomBlockMasker
 from keras_adios.layers.random_patch_masker import RandomPatchMasker
 
-__all__ = ["MaskGenerator", "Masker", "RandomBlockMasker", "RandomPatchMasker"]
+__all__ = ["MaskGenerator", "Masker",
+    "PatchMasker", "RandomBlockMasker", "RandomPatchMasker"]

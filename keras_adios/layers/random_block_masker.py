@@ -5,15 +5,13 @@ import math
 import keras
 from keras import ops
 
-from keras_adios.layers.masker import Masker
-from keras_adios.layers.patch_grid import check_mask_ratio
 from keras_adios.layers.patch_grid import grid_to_pixels
-from keras_adios.layers.patch_grid import patch_grid
+from keras_adios.layers.patch_masker import PatchMasker
 from keras_adios.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
-class RandomBlockMasker(Masker):
+class RandomBlockMasker(PatchMasker):
     """BEiT-style block-wise random masking, a non-learned baseline for ADIOS.
 
     Baseline masking scheme for comparison with the learned ADIOS masks
@@ -60,17 +58,18 @@ class RandomBlockMasker(Masker):
             `(0.3, 1 / 0.3)`.
         max_blocks: int. Number of candidate blocks sampled per image.
             Defaults to `16`.
-        seed: int or `None`. Seed of the layer's `SeedGenerator`.
-            Defaults to `None`.
+        seed: int or `None`. Seeds the block draws (a `SeedGenerator`);
+            `None` draws a different sequence in every run. Defaults to
+            `None`.
         **kwargs: Base layer keyword arguments, such as `name`.
 
     Input shape:
-        4D tensor `(batch_size, height, width, channels)` with a static
-        spatial size.
+        Images `(batch_size, height, width, channels)`; height and width
+        must be static and divisible by the patch size.
 
     Output shape:
-        4D float32 tensor `(batch_size, height, width, 1)` with values in
-        `{0, 1}`, constant inside each patch.
+        float32 `(batch_size, height, width, 1)`: 1 on the union of the
+        blocks drawn for that image, 0 elsewhere, in whole patches.
 
     Example:
 
@@ -85,8 +84,6 @@ class RandomBlockMasker(Masker):
     ```
     """
 
-    learned = False
-
     def __init__(
         self,
         mask_ratio=0.3,
@@ -97,9 +94,7 @@ class RandomBlockMasker(Masker):
         seed=None,
         **kwargs,
     ):
-        super().__init__(num_masks=1, **kwargs)
-        mask_ratio = check_mask_ratio(mask_ratio)
-        patch_size = validation.check_positive_int(patch_size, "patch_size", allow_none=True)
+        super().__init__(mask_ratio=mask_ratio, patch_size=patch_size, seed=seed, **kwargs)
         validation.check_positive_int(min_block_patches, "min_block_patches")
         if (
             not isinstance(aspect_range, (list, tuple))
@@ -114,13 +109,9 @@ class RandomBlockMasker(Masker):
         validation.check_positive_int(max_blocks, "max_blocks")
 
         # === Config ===
-        self.mask_ratio = mask_ratio
-        self.patch_size = patch_size
         self.min_block_patches = min_block_patches
         self.aspect_range = (float(aspect_range[0]), float(aspect_range[1]))
         self.max_blocks = max_blocks
-        self.seed = validation.check_int(seed, "seed", allow_none=True)
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def target_patches(self, num_patches):
         """Number of patches a mask must cover: `ceil(ratio * patches)`."""
@@ -175,9 +166,7 @@ class RandomBlockMasker(Masker):
         return ops.cast(ops.logical_and(inside_rows, inside_cols), "float32")
 
     def call(self, inputs):
-        patch_size, rows, cols = patch_grid(
-            self.__class__.__name__, inputs.shape, self.patch_size
-        )
+        patch_size, rows, cols = self.grid(inputs.shape)
         target = float(self.target_patches(rows * cols))
         batch_size = ops.shape(inputs)[0]
 
@@ -195,20 +184,13 @@ class RandomBlockMasker(Masker):
         grid_mask = ops.sum(unions * select[:, :, None, None], axis=1)
         return grid_to_pixels(grid_mask, patch_size)
 
-    def compute_output_shape(self, input_shape):
-        patch_grid(self.__class__.__name__, input_shape, self.patch_size)
-        return super().compute_output_shape(input_shape)
-
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "mask_ratio": self.mask_ratio,
-                "patch_size": self.patch_size,
                 "min_block_patches": self.min_block_patches,
                 "aspect_range": list(self.aspect_range),
                 "max_blocks": self.max_blocks,
-                "seed": self.seed,
             }
         )
         return config

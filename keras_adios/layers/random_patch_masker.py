@@ -5,15 +5,12 @@ import math
 import keras
 from keras import ops
 
-from keras_adios.layers.masker import Masker
-from keras_adios.layers.patch_grid import check_mask_ratio
 from keras_adios.layers.patch_grid import grid_to_pixels
-from keras_adios.layers.patch_grid import patch_grid
-from keras_adios.utils import validation
+from keras_adios.layers.patch_masker import PatchMasker
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
-class RandomPatchMasker(Masker):
+class RandomPatchMasker(PatchMasker):
     """MAE-style random patch masking, a non-learned baseline for ADIOS.
 
     Baseline masking scheme for comparison with the learned ADIOS masks
@@ -63,24 +60,15 @@ class RandomPatchMasker(Masker):
     ```
     """
 
-    learned = False
-
     def __init__(self, mask_ratio=0.75, patch_size=None, seed=None, **kwargs):
-        super().__init__(num_masks=1, **kwargs)
-        # === Config ===
-        self.mask_ratio = check_mask_ratio(mask_ratio)
-        self.patch_size = validation.check_positive_int(patch_size, "patch_size", allow_none=True)
-        self.seed = validation.check_int(seed, "seed", allow_none=True)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        super().__init__(mask_ratio=mask_ratio, patch_size=patch_size, seed=seed, **kwargs)
 
     def num_masked_patches(self, num_patches):
         """Patches occluded per image: `round(mask_ratio * num_patches)`."""
         return int(math.floor(self.mask_ratio * num_patches + 0.5))
 
     def call(self, inputs):
-        patch_size, rows, cols = patch_grid(
-            self.__class__.__name__, inputs.shape, self.patch_size
-        )
+        patch_size, rows, cols = self.grid(inputs.shape)
         num_patches = rows * cols
         num_masked = self.num_masked_patches(num_patches)
         batch_size = ops.shape(inputs)[0]
@@ -93,18 +81,3 @@ class RandomPatchMasker(Masker):
         grid_mask = ops.cast(ops.less(ranks, num_masked), "float32")
         grid_mask = ops.reshape(grid_mask, (-1, rows, cols))
         return grid_to_pixels(grid_mask, patch_size)
-
-    def compute_output_shape(self, input_shape):
-        patch_grid(self.__class__.__name__, input_shape, self.patch_size)
-        return super().compute_output_shape(input_shape)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "mask_ratio": self.mask_ratio,
-                "patch_size": self.patch_size,
-                "seed": self.seed,
-            }
-        )
-        return config

@@ -87,11 +87,7 @@ class BYOL(Objective):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.projection_dim = validation.check_positive_int(projection_dim, "projection_dim")
-        self.hidden_dim = validation.check_positive_int(hidden_dim, "hidden_dim")
-        self.predictor_hidden_dim = validation.check_positive_int(
-            predictor_hidden_dim, "predictor_hidden_dim"
-        )
+        self.set_head_sizes(projection_dim, hidden_dim, predictor_hidden_dim)
         self.base_momentum = validation.check_number(base_momentum, "base_momentum", 0.0, 1.0)
         self.final_momentum = validation.check_number(final_momentum, "final_momentum", 0.0, 1.0)
         self.total_steps = validation.check_positive_int(total_steps, "total_steps", allow_none=True)
@@ -180,9 +176,6 @@ class BYOL(Objective):
         config = super().get_config()
         config.update(
             {
-                "projection_dim": self.projection_dim,
-                "hidden_dim": self.hidden_dim,
-                "predictor_hidden_dim": self.predictor_hidden_dim,
                 "base_momentum": self.base_momentum,
                 "final_momentum": self.final_momentum,
                 "total_steps": self.total_steps,

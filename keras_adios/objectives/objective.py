@@ -4,6 +4,8 @@ from typing import Any
 from typing import NamedTuple
 
 import keras
+
+from keras_adios.utils import validation
 from keras import ops
 
 
@@ -120,6 +122,24 @@ class Objective(keras.layers.Layer):
         raise NotImplementedError(
             f"{type(self).__name__} must implement `loss(clean1, clean2, masked1, masked2)`."
         )
+
+    def set_head_sizes(self, projection_dim, hidden_dim, predictor_hidden_dim=None):
+        """Checks the head sizes (positive ints) and keeps them as attributes of the same names.
+
+        For subclasses' constructors; `predictor_hidden_dim` only when the
+        objective has a predictor. The sizes set here are part of `get_config`.
+        """
+        sizes = {"projection_dim": projection_dim, "hidden_dim": hidden_dim}
+        if predictor_hidden_dim is not None:
+            sizes["predictor_hidden_dim"] = predictor_hidden_dim
+        self._head_sizes = {name: validation.check_positive_int(v, name) for name, v in sizes.items()}
+        for name, value in self._head_sizes.items():
+            setattr(self, name, value)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(getattr(self, "_head_sizes", {}))
+        return config
 
     def update_targets(self, encoder, step):
         """Once per training step, after both updates (default: nothing)."""

@@ -55,8 +55,7 @@ class SimCLR(Objective):
     ):
         super().__init__(**kwargs)
         self.temperature = validation.check_number(temperature, "temperature", minimum=0.0, strict=True)
-        self.projection_dim = validation.check_positive_int(projection_dim, "projection_dim")
-        self.hidden_dim = validation.check_positive_int(hidden_dim, "hidden_dim")
+        self.set_head_sizes(projection_dim, hidden_dim)
         self.cross_replica_negatives = validation.check_bool(
             cross_replica_negatives, "cross_replica_negatives"
         )
@@ -79,8 +78,6 @@ class SimCLR(Objective):
         config.update(
             {
                 "temperature": self.temperature,
-                "projection_dim": self.projection_dim,
-                "hidden_dim": self.hidden_dim,
                 "cross_replica_negatives": self.cross_replica_negatives,
             }
         )

@@ -72,11 +72,7 @@ class SimSiam(Objective):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.projection_dim = validation.check_positive_int(projection_dim, "projection_dim")
-        self.hidden_dim = validation.check_positive_int(hidden_dim, "hidden_dim")
-        self.predictor_hidden_dim = validation.check_positive_int(
-            predictor_hidden_dim, "predictor_hidden_dim"
-        )
+        self.set_head_sizes(projection_dim, hidden_dim, predictor_hidden_dim)
         self.use_symmetry_mask = validation.check_bool(use_symmetry_mask, "use_symmetry_mask")
         self.use_no_mask = validation.check_bool(use_no_mask, "use_no_mask")
         self.use_both_mask = validation.check_bool(use_both_mask, "use_both_mask")
@@ -118,9 +114,6 @@ class SimSiam(Objective):
         config = super().get_config()
         config.update(
             {
-                "projection_dim": self.projection_dim,
-                "hidden_dim": self.hidden_dim,
-                "predictor_hidden_dim": self.predictor_hidden_dim,
                 "use_symmetry_mask": self.use_symmetry_mask,
                 "use_no_mask": self.use_no_mask,
                 "use_both_mask": self.use_both_mask,

@@ -131,8 +131,7 @@ class VICReg(Objective):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.projection_dim = validation.check_positive_int(projection_dim, "projection_dim")
-        self.hidden_dim = validation.check_positive_int(hidden_dim, "hidden_dim")
+        self.set_head_sizes(projection_dim, hidden_dim)
         self.invariance_weight = validation.check_number(invariance_weight, "invariance_weight", minimum=0.0)
         self.variance_weight = validation.check_number(variance_weight, "variance_weight", minimum=0.0)
         self.covariance_weight = validation.check_number(covariance_weight, "covariance_weight", minimum=0.0)
@@ -163,8 +162,6 @@ class VICReg(Objective):
         config = super().get_config()
         config.update(
             {
-                "projection_dim": self.projection_dim,
-                "hidden_dim": self.hidden_dim,
                 "invariance_weight": self.invariance_weight,
                 "variance_weight": self.variance_weight,
                 "covariance_weight": self.covariance_weight,

@@ -54,3 +54,24 @@ def test_config_round_trip_and_feature_dim():
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ResNet(**kwargs)
+
+
+@pytest.mark.parametrize("make", [
+    lambda norm: ResNet18(norm=norm, width=32),
+    lambda norm: SmallResNet(widths=(32, 64, 128), norm=norm),
+], ids=["resnet18", "small_resnet"])
+def test_sync_batch_norm(backend, make):
+    if backend != "tensorflow":
+        with pytest.raises(ValueError, match="TensorFlow backend"):
+            make("sync_batch")
+        return
+    sync, plain = make("sync_batch"), make("batch")
+    assert sync.get_layer("bn1").synchronized is True
+    sync.set_weights(plain.get_weights())
+    x = np.random.rand(2, 32, 32, 3).astype("float32")
+    # Single replica: synchronised statistics equal the local ones.
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(sync(x, training=True)), keras.ops.convert_to_numpy(plain(x, training=True)),
+        atol=1e-5,
+    )
+

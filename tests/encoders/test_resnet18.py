@@ -9,6 +9,7 @@ import pytest
 
 from keras_adios.encoders import ResNet18
 from harness import assert_allclose
+from harness import run_encoder_in_classifier_test
 from harness import non_trainable_count, resnet_param_counts, run_serialization_test, trainable_count
 
 TORCHVISION_RESNET18_NO_FC = 11_176_512  # 11,689,512 minus fc (512*1000+1000).
@@ -134,20 +135,6 @@ def test_norm_options(norm):
     assert np.all(np.isfinite(y))
 
 
-def test_sync_batch_norm(backend):
-    if backend != "tensorflow":
-        with pytest.raises(ValueError, match="TensorFlow backend"):
-            ResNet18(norm="sync_batch", width=W)
-        return
-    sync = ResNet18(norm="sync_batch", width=W)
-    plain = ResNet18(norm="batch", width=W)
-    assert sync.get_layer("bn1").synchronized is True
-    sync.set_weights(plain.get_weights())
-    x = np.random.rand(2, 32, 32, 3).astype("float32")
-    # Single replica: synchronised statistics equal the local ones.
-    assert_allclose(sync(x, training=True), plain(x, training=True), atol=1e-5)
-
-
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -194,23 +181,7 @@ def test_saving_round_trip(tmp_path):
 
 
 def test_trains_inside_sequential_classifier():
-    encoder = ResNet18(width=W)
-    classifier = keras.Sequential([encoder, keras.layers.Dense(3)])
-    classifier.compile(
-        optimizer=keras.optimizers.SGD(0.1),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    x = np.random.rand(4, 32, 32, 3).astype("float32")
-    y = np.random.randint(0, 3, size=(4,))
-    before = [keras.ops.convert_to_numpy(w) for w in encoder.weights]
-    history = classifier.fit(x, y, batch_size=2, epochs=1, verbose=0)
-    loss = history.history["loss"][-1]
-    assert np.isfinite(loss)
-    after = [keras.ops.convert_to_numpy(w) for w in encoder.weights]
-    changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
-    # Every kernel, gamma, beta and moving statistic moved.
-    assert all(changed)
-    assert classifier.output_shape == (None, 3)
+    run_encoder_in_classifier_test(ResNet18(width=W))
 
 
 def _torch_resnet18(width, stem):

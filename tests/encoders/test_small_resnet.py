@@ -9,6 +9,7 @@ import pytest
 
 from keras_adios.encoders import SmallResNet
 from harness import assert_allclose
+from harness import run_encoder_in_classifier_test
 from harness import non_trainable_count, resnet_param_counts, run_serialization_test, trainable_count
 
 # The defaults; they share their convolution shapes with the ResNet18 tests
@@ -83,19 +84,6 @@ def test_norm_options(norm):
     assert np.all(np.isfinite(y))
 
 
-def test_sync_batch_norm(backend):
-    if backend != "tensorflow":
-        with pytest.raises(ValueError, match="TensorFlow backend"):
-            SmallResNet(widths=WIDTHS, norm="sync_batch")
-        return
-    sync = SmallResNet(widths=WIDTHS, norm="sync_batch")
-    plain = SmallResNet(widths=WIDTHS, norm="batch")
-    assert sync.get_layer("bn1").synchronized is True
-    sync.set_weights(plain.get_weights())
-    x = np.random.rand(2, 32, 32, 3).astype("float32")
-    assert_allclose(sync(x, training=True), plain(x, training=True), atol=1e-5)
-
-
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -149,20 +137,7 @@ def test_saving_round_trip(tmp_path):
 
 
 def test_trains_inside_sequential_classifier(tmp_path):
-    encoder = SmallResNet(widths=WIDTHS)
-    classifier = keras.Sequential([encoder, keras.layers.Dense(3)])
-    classifier.compile(
-        optimizer=keras.optimizers.SGD(0.1),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    x = np.random.rand(8, 32, 32, 3).astype("float32")
-    y = np.random.randint(0, 3, size=(8,))
-    before = [keras.ops.convert_to_numpy(w) for w in encoder.weights]
-    history = classifier.fit(x, y, batch_size=4, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][-1])
-    after = [keras.ops.convert_to_numpy(w) for w in encoder.weights]
-    assert all(not np.array_equal(a, b) for a, b in zip(before, after))
-    assert classifier.output_shape == (None, 3)
+    classifier, x = run_encoder_in_classifier_test(SmallResNet(widths=WIDTHS), batch=8)
     # The nested encoder survives saving the whole classifier.
     path = os.path.join(tmp_path, "classifier.keras")
     classifier.save(path)
