@@ -74,9 +74,10 @@ weights (`broadcast_weights`), the per-process batch and
 `torch_distributed.shard(dataset)`. The step sums the gradients across
 processes, SimCLR gathers its negatives with a gradient-correct all-gather,
 coverages are global and ADIOS-s draws per process; two processes equal one
-on the global batch (tested). BatchNorm uses each process' statistics:
-synchronised BatchNorm is not available on PyTorch (`use_sync_batchnorm`
-raises). See `keras_adios.distribute.torch_distributed` and
+on the global batch (tested). BatchNorm uses each process' statistics
+unless `use_sync_batchnorm(model)` switches the package's
+`keras_adios.layers.BatchNormalization` layers (heads, ResNet encoders) to
+global statistics. See `keras_adios.distribute.torch_distributed` and
 `examples/torch_multiprocess_pretrain.py`.
 """
 

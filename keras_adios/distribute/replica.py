@@ -219,9 +219,10 @@ def use_sync_batchnorm(model):
     are computed over the global batch, as on one device (three SUM
     all-reduces per layer). The flag is saved in the layers' configs.
 
-    TensorFlow only: on JAX, `keras.distribution.DataParallel` already
-    computes global statistics (XLA SPMD sees the global batch); PyTorch has
-    no Keras-level equivalent, so this raises `ValueError` on other backends.
+    TensorFlow (tf.distribute) and PyTorch (a `torch.distributed` group, for
+    `keras_adios.layers.BatchNormalization` layers: the objectives' heads and
+    the ResNet encoders use it). On JAX, `keras.distribution.DataParallel`
+    already computes global statistics, so this raises `ValueError` there.
 
     Args:
         model: a `keras.layers.Layer` (e.g. a `keras_adios.ADIOS`).
@@ -237,19 +238,31 @@ def use_sync_batchnorm(model):
         keras_adios.distribute.use_sync_batchnorm(model)
     ```
     """
-    if keras.backend.backend() != "tensorflow":
+    backend = keras.backend.backend()
+    if backend == "jax":
         raise ValueError(
-            "Synchronised BatchNorm (`BatchNormalization(synchronized=True)`) "
-            "is only available on the TensorFlow backend. On JAX, "
-            "keras.distribution.DataParallel already uses global batch "
-            f"statistics. Received: backend={keras.backend.backend()!r}"
+            "Synchronised BatchNorm is for tf.distribute (TensorFlow) and torch.distributed "
+            "(PyTorch). On JAX, keras.distribution.DataParallel already uses global batch "
+            f"statistics. Received: backend={backend!r}"
         )
-    count = 0
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = True
-            count += 1
-    return count
+    from keras_adios.layers.batch_normalization import BatchNormalization
+
+    layers = [
+        layer for layer in model._flatten_layers(include_self=True, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    if backend == "torch":
+        plain = [layer.name for layer in layers if not isinstance(layer, BatchNormalization)]
+        if plain:
+            raise ValueError(
+                "On PyTorch only keras_adios.layers.BatchNormalization can synchronise its "
+                "statistics (Keras' own layer cannot there); these layers are "
+                f"keras.layers.BatchNormalization: {plain}. Build them with "
+                "keras_adios.layers.BatchNormalization. Received: backend='torch'"
+            )
+    for layer in layers:
+        layer.synchronized = True
+    return len(layers)
 
 
 def apply_multi_worker_workaround(model):

@@ -16,8 +16,11 @@ own shard of every global batch, and
 - mask coverages averaged over the global batch; ADIOS-s slots drawn
   independently on every process (the rank folded into the seed);
 - BatchNorm (e.g. in the BYOL/SimSiam heads) normalising with each process'
-  statistics, as the authors' per-GPU BatchNorm: Keras has no synchronised
-  BatchNorm on PyTorch. Trainable weights stay identical on all processes.
+  statistics, as the authors' per-GPU BatchNorm, unless
+  `keras_adios.distribute.use_sync_batchnorm(model)` makes the package's
+  `keras_adios.layers.BatchNormalization` layers use global statistics (their
+  sums all-reduced with gradient, as PyTorch's `SyncBatchNorm`). Weights stay
+  identical on all processes.
 
 Everything in `keras_adios.distribute` is a no-op when no process group is
 initialised or it has one process, so the same script runs on one device.
@@ -118,6 +121,15 @@ def all_reduce_sum(tensors):
         out.append(flat[start : start + t.numel()].view_as(t))
         start += t.numel()
     return out
+
+
+def all_reduce_sum_differentiable(tensors):
+    """Sums tensors across processes with a gradient (the backward sums the gradients too)."""
+    if not is_active():
+        return list(tensors)
+    from torch.distributed.nn import functional as dist_functional
+
+    return [dist_functional.all_reduce(t) for t in tensors]
 
 
 def all_gather(z):

@@ -41,7 +41,7 @@ class ResNet(keras.Model):
             `(64, 128, 256, 512)`.
         blocks_per_stage: int, `BasicBlock`s per stage. Defaults to `2`.
         stem: `"small"`, `"cifar"` or `"imagenet"`. Defaults to `"cifar"`.
-        norm: `"batch"`, `"sync_batch"` (TensorFlow only), `"group"`
+        norm: `"batch"`, `"sync_batch"` (TensorFlow, PyTorch), `"group"`
             (`gcd(32, channels)` groups) or `"none"` (convolutions then have
             biases). Defaults to `"batch"`.
         name: string. Defaults to `"resnet"`.

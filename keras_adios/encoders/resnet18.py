@@ -46,7 +46,7 @@ class ResNet18(ResNet):
             `"cifar"`.
         norm: string. The normalisation after each convolution:
             `"batch"` (BatchNorm), `"sync_batch"` (BatchNorm with
-            `synchronized=True`, TensorFlow backend only), `"group"`
+            `synchronized=True`; TensorFlow and PyTorch), `"group"`
             (GroupNorm with 32 groups, or `gcd(32, channels)` groups when
             the channel count is not a multiple of 32) or `"none"` (no
             normalisation; the convolutions then have biases). Defaults to

@@ -21,6 +21,8 @@ import math
 
 import keras
 
+from keras_adios.layers.batch_normalization import BatchNormalization
+
 from keras_adios.utils import validation
 
 NORM_OPTIONS = ("batch", "sync_batch", "group", "none")
@@ -44,13 +46,12 @@ def check_norm(norm):
         raise ValueError(
             f"`norm` must be one of {NORM_OPTIONS}. Received: norm={norm!r}"
         )
-    if norm == "sync_batch" and keras.backend.backend() != "tensorflow":
+    if norm == "sync_batch" and keras.backend.backend() == "jax":
         raise ValueError(
-            "`norm='sync_batch'` uses "
-            "`keras.layers.BatchNormalization(synchronized=True)`, which is "
-            "only supported on the TensorFlow backend. Use norm='batch' (or "
-            "'group'/'none') on the "
-            f"{keras.backend.backend()!r} backend. Received: norm={norm!r}"
+            "`norm='sync_batch'` (synchronised BatchNorm) is supported on the TensorFlow "
+            "(tf.distribute) and PyTorch (torch.distributed) backends; on JAX, "
+            "keras.distribution.DataParallel already uses global batch statistics: use "
+            f"norm='batch'. Received: norm={norm!r} on the 'jax' backend"
         )
 
 
@@ -86,7 +87,7 @@ def num_groups(channels):
 def norm_layer(norm, channels, name, dtype=None):
     """Returns the normalisation layer for `norm`, or `None` for `"none"`."""
     if norm in ("batch", "sync_batch"):
-        return keras.layers.BatchNormalization(
+        return BatchNormalization(
             axis=-1,
             momentum=_BN_MOMENTUM,
             epsilon=_BN_EPSILON,

@@ -31,8 +31,8 @@ class SmallResNet(ResNet):
             Defaults to `1`.
         norm: string. The normalisation after each convolution:
             `"batch"` (BatchNorm, `epsilon=1e-5, momentum=0.9`),
-            `"sync_batch"` (BatchNorm with `synchronized=True`, TensorFlow
-            backend only), `"group"` (GroupNorm with `gcd(32, channels)`
+            `"sync_batch"` (BatchNorm with `synchronized=True`; TensorFlow
+            and PyTorch), `"group"` (GroupNorm with `gcd(32, channels)`
             groups) or `"none"` (no normalisation; the convolutions then have
             biases). Defaults to `"batch"`.
         name: string. The model name. Defaults to `"small_resnet"`.

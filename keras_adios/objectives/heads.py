@@ -2,10 +2,12 @@
 
 import keras
 
+from keras_adios.layers.batch_normalization import BatchNormalization
+
 
 def _batch_norm(name, center=True, scale=True):
     # PyTorch BatchNorm1d defaults: momentum 0.1 (Keras 0.9), eps 1e-5.
-    return keras.layers.BatchNormalization(
+    return BatchNormalization(
         momentum=0.9, epsilon=1e-5, center=center, scale=scale, name=name
     )
 

@@ -77,8 +77,27 @@ def test_sync_batchnorm_and_get_strategy_by_backend(backend):
         strategy = distribute.get_strategy(verbose=False)
         assert strategy is tf.distribute.get_strategy()
         assert strategy.num_replicas_in_sync == 1
-    else:
+    elif backend == "torch":
+        # Keras' own layer cannot synchronise on PyTorch: refused, naming it.
+        with pytest.raises(ValueError, match=r"keras_adios.layers.BatchNormalization.*batch_normalization"):
+            distribute.use_sync_batchnorm(model)
+        ours = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(4), keras_adios.layers.BatchNormalization()]
+        )
+        assert distribute.use_sync_batchnorm(ours) == 1
+        assert ours.layers[-1].get_config()["synchronized"] is True
+        # Outside a process group the synchronised layer is the plain one.
+        x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+        plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4), keras.layers.BatchNormalization()])
+        plain.set_weights(ours.get_weights())
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(ours(x, training=True)), keras.ops.convert_to_numpy(plain(x, training=True)),
+            atol=1e-5,
+        )
         with pytest.raises(ValueError, match="TensorFlow backend"):
+            distribute.get_strategy()
+    else:
+        with pytest.raises(ValueError, match="JAX.*DataParallel"):
             distribute.use_sync_batchnorm(model)
         with pytest.raises(ValueError, match="TensorFlow backend"):
             distribute.get_strategy()

@@ -1,11 +1,11 @@
 """PyTorch: 2 `torch.distributed` processes (torchrun, gloo) equal 1 process on the global batch.
 
 SimCLR (negatives gathered across processes with a gradient-correct all-gather)
-with ADIOS and ADIOS-s must match one process exactly. BYOL and SimSiam have
-BatchNorm in their heads, which on PyTorch normalises with each process'
-statistics (Keras has no synchronised BatchNorm there): their processes must
-stay identical to each other, and differ from one process only through those
-statistics. The scenario runs in `torch_ddp_step.py`.
+with ADIOS and ADIOS-s, and BYOL / SimSiam (BatchNorm in their heads,
+synchronised by `use_sync_batchnorm`: `keras_adios.layers.BatchNormalization`
+all-reduces its sums) must match one process on the global batch, and every
+process must end with the same weights, BatchNorm statistics included. The
+scenario runs in `torch_ddp_step.py`.
 """
 
 import os
@@ -47,14 +47,14 @@ def _weights(result, config, kind="run"):
     return [result[k] for k in keys]
 
 
-@pytest.mark.parametrize("config", ["simclr_adios", "simclr_adios_s"])
+@pytest.mark.parametrize("config", ["simclr_adios", "simclr_adios_s", "byol_adios", "simsiam_adios_s"])
 def test_two_processes_match_one_process_on_the_global_batch(results, config):
     one, two = results["one.rank0"], results["two.rank0"]
     assert int(one["world"]) == 1 and int(two["world"]) == 2
     moved = [not np.allclose(a, b) for a, b in zip(_weights(one, config, "init"), _weights(one, config))]
     assert any(moved)
     for i, (a, b) in enumerate(zip(_weights(one, config), _weights(two, config))):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=f"{config} weight {i}")
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=f"{config} weight {i}")
     # Global-batch metrics: mask coverages are averaged over both processes.
     for name in ("coverage_min", "coverage_max"):
         np.testing.assert_allclose(two[f"{config}/run/log:{name}"], one[f"{config}/run/log:{name}"], rtol=1e-5)
@@ -64,10 +64,8 @@ def test_two_processes_match_one_process_on_the_global_batch(results, config):
 def test_processes_keep_identical_weights(results, config):
     first, second = results["two.rank0"], results["two.rank1"]
     paths = [str(p) for p in first[f"{config}/paths"]]
-    local = [p for p in paths if "moving_" in p]  # BatchNorm's running statistics: per process
-    assert bool(local) == (config != "simclr_adios")
+    assert any("moving_" in p for p in paths) == (config != "simclr_adios")  # BatchNorm statistics too
     for path, a, b in zip(paths, _weights(first, config), _weights(second, config)):
-        if path not in local:
-            np.testing.assert_array_equal(a, b, err_msg=f"{config} {path}")
+        np.testing.assert_array_equal(a, b, err_msg=f"{config} {path}")
     moved = [not np.allclose(a, b) for a, b in zip(_weights(first, config, "init"), _weights(first, config))]
     assert any(moved)

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "cross_backend"))
 import one_step  # noqa: E402
 
+from keras_adios import distribute  # noqa: E402
 from keras_adios.distribute import torch_distributed  # noqa: E402
 
 GLOBAL_BATCH, STEPS = 6, 2
@@ -41,6 +42,8 @@ def main(prefix):
     for objective, single_mask in CONFIGS:
         config = f"{objective}_{'adios_s' if single_mask else 'adios'}"
         model = one_step.build(objective, single_mask)
+        # Global BatchNorm statistics in the BYOL/SimSiam heads (a no-op for SimCLR's).
+        distribute.use_sync_batchnorm(model)
         out[f"{config}/paths"] = np.asarray([v.path for v in model.weights if "seed_generator" not in v.path])
         for i, v in enumerate(model.weights):
             if "seed_generator" not in v.path:
