@@ -499,16 +499,19 @@ class Split(NamedTuple):
             split is never held in memory.
         size: int, the number of images.
         num_classes: int or `None` (no labels).
-        image_size: int, the smallest short side among the images looked at
+        shapes: the distinct `(height, width)` among the images looked at
             (all of an array split, the first 64 of a streamed one).
-        shapes: the distinct `(height, width)` among those images.
     """
 
     data: object
     size: int
     num_classes: object
-    image_size: int
     shapes: tuple
+
+    @property
+    def image_size(self):
+        """The smallest short side among `shapes`."""
+        return min(min(shape) for shape in self.shapes)
 
 
 #: How many images of a streamed split are looked at for their size.
@@ -568,8 +571,7 @@ def _as_split(source):
     if isinstance(source, tuple):
         images, labels = data_lib.validate_arrays(*source)
         num_classes = None if labels is None else int(labels.max()) + 1
-        return Split((images, labels), len(images), num_classes, int(min(images.shape[1:3])),
-                     (tuple(int(d) for d in images.shape[1:3]),))
+        return Split((images, labels), len(images), num_classes, (tuple(int(d) for d in images.shape[1:3]),))
     size = int(source.cardinality())
     if size < 0:  # unknown: count in one streaming pass
         size = int(source.reduce(np.int64(0), lambda n, _: n + 1))
@@ -581,7 +583,7 @@ def _as_split(source):
             source.map(lambda image, label: label).reduce(np.int32(-1), tf.maximum)) + 1
     shapes = sorted({tuple(int(d) for d in image.shape[:2]) for image in (
         (e[0] if has_labels else e) for e in source.take(_PEEK).as_numpy_iterator())})
-    return Split(source, size, num_classes, min(min(shape) for shape in shapes), tuple(shapes))
+    return Split(source, size, num_classes, tuple(shapes))
 
 
 def subsample(split, count):

@@ -62,7 +62,8 @@ def test_subsample_spreads_over_a_split_stored_class_by_class(tmp_path, write_im
         data = image_folder_dataset(paths, labels, class_names=class_names)
     else:
         data = (np.zeros((len(paths), 4, 4, 3), "uint8"), np.asarray(labels))
-    split = experiment.Split(data, len(paths), 4, 4, ((4, 4),))
+    split = experiment.Split(data, len(paths), 4, ((4, 4),))
+    assert split.image_size == 4
     subset = experiment.subsample(split, 8)
     picked = [int(y) for _, y in subset.as_numpy_iterator()] if streamed else list(subset[1])
     assert len(picked) == 8 and sorted(set(picked)) == [0, 1, 2, 3]

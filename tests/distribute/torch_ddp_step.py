@@ -29,6 +29,9 @@ CONFIGS = (("simclr", False), ("simclr", True), ("byol", False), ("simsiam", Tru
 
 def main(prefix):
     rank, world = torch_distributed.init_process_group()
+    # The scenario is what it claims: torchrun's group (or none for the reference run).
+    assert world == int(os.environ.get("WORLD_SIZE", 1)) and torch_distributed.is_active() == (world > 1)
+    assert distribute.num_replicas_in_sync() == world and distribute.replica_id() == rank
     rows = GLOBAL_BATCH // world
     rng = np.random.default_rng(1)
     size = one_step.SIZE
