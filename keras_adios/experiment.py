@@ -138,7 +138,20 @@ _OBJECTIVE_SETTINGS = {
 
 
 def build_model(settings, image_shape, num_classes, total_steps=None):
-    """The ADIOS model (encoder, masker, objective) for these settings."""
+    """The ADIOS model (encoder, masker, objective) for these settings.
+
+    Its layers are built under `settings["dtype_policy"]`; the global dtype
+    policy is restored afterwards (evaluation probes stay float32).
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(settings["dtype_policy"])
+    try:
+        return _build_model(settings, image_shape, num_classes, total_steps)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _build_model(settings, image_shape, num_classes, total_steps):
     widths = tuple(int(w) for w in str(settings["encoder_widths"]).split(","))
     if settings["encoder"] == "small_resnet":
         encoder = encoders.SmallResNet(input_shape=image_shape, widths=widths)

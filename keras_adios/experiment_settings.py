@@ -74,6 +74,7 @@ SETTINGS = (
     Setting('warmup_epochs', 1, 'integer', 'Linear warmup epochs.', minimum=0),
     Setting('warmup_learning_rate', None, 'float', 'Learning rate at the start of the warmup (None: 3 % of the peak).', minimum=0.0),
     Setting('jit_compile', 'auto', 'enum', 'XLA/jit compilation.', choices=('auto', 'true', 'false')),
+    Setting('dtype_policy', 'float32', 'enum', 'Keras dtype policy of the models: mixed_bfloat16 (TPUs, GPUs from Ampere on) or mixed_float16 (GPUs; dynamic loss scaling) compute in 16 bits with float32 weights and losses; on CPUs float32 is fastest.', choices=('float32', 'mixed_bfloat16', 'mixed_float16')),
     Setting('seed', 0, 'integer', 'Random seed.', minimum=0),
     Setting('knn_k', 20, 'integer', 'kNN neighbours.', minimum=1),
     Setting('knn_temperature', 0.07, 'float', 'kNN temperature.', minimum=1e-06),

@@ -21,6 +21,8 @@ Every test module imports what it needs from here instead of copying it:
 - `TwoForwardADIOS`: the authors' formulation of the step (masks recomputed
   in the masker phase), the reference of the masks-once equality tests.
 - `tiny_encoder`, `view_batch`: a BatchNorm-free encoder and a batch of views.
+- `run_benchmark_script(name, args, backend)`: runs `benchmarks/<name>` in a
+  subprocess and fails with its output tail if it does not exit 0.
 
 Tests import it as `import harness` (`tests/` is put on `sys.path` by
 `tests/conftest.py`; subprocess scripts insert it themselves).
@@ -29,6 +31,8 @@ Tests import it as `import harness` (`tests/` is put on `sys.path` by
 import doctest
 import json
 import os
+import subprocess
+import sys
 import textwrap
 
 import keras
@@ -40,6 +44,20 @@ from keras_adios.objectives import Embedding
 from keras_adios.utils.backend_utils import no_grad
 
 # === Small helpers ===
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_benchmark_script(name, args, backend="tensorflow", timeout=900):
+    """Runs `benchmarks/<name> <args>` on `backend` from the repository root; asserts exit 0."""
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", name), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
 
 
 def assert_allclose(actual, expected, atol=1e-6, rtol=1e-6, msg=""):

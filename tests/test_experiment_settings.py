@@ -66,3 +66,18 @@ def test_the_vit_tiny_encoder_setting_builds_vit_tiny():
     assert isinstance(model.encoder, encoders.ViTTiny) and model.encoder.patch_size == 8
     with pytest.raises(ValueError, match="divisible by `patch_size`"):
         experiment.build_model(settings, (36, 36, 3), None)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_the_dtype_policy_setting_builds_a_mixed_model_and_leaves_the_global_policy(policy):
+    import keras
+
+    settings = experiment.resolve_settings({"dtype_policy": policy, "encoder_widths": "8",
+                                            "hidden_dim": 8, "projection_dim": 4, "mask_filters": 8})
+    model = experiment.build_model(settings, (16, 16, 3), 3)
+    assert keras.config.dtype_policy().name == "float32"
+    assert model.dtype_policy.name == policy
+    assert {layer.dtype_policy.name for layer in model.encoder.layers if layer.weights} == {policy}
+    model.compile()
+    # float16 gets ADIOS' dynamic loss scale, bfloat16 does not need one.
+    assert (model.optimizer.loss_scale is not None) == (policy == "mixed_float16")

@@ -22,6 +22,7 @@ _METRIC_NAMES = (
     "probe_loss",
     "probe_accuracy",
     "nonfinite",
+    "loss_scale",
 )
 
 
@@ -279,9 +280,19 @@ class ADIOS(step_mixin(), keras.Model):
         jit_compile="auto",
         steps_per_execution=1,
         run_eagerly=False,
+        auto_scale_loss=True,
         **kwargs,
     ):
         """Configures the three optimizers and builds them eagerly.
+
+        Under the `mixed_float16` dtype policy (and `auto_scale_loss`), the
+        step uses a dynamic loss scale, as `keras.Model.compile` does with a
+        `LossScaleOptimizer`: each phase's loss is multiplied by the scale
+        before differentiating and the gradients divided by it; a step whose
+        gradients overflow is skipped as a whole (both players, statistics)
+        and halves the scale, 2000 finite steps double it. Skipped steps are
+        not `nonfinite` (that flag stays for non-finite losses); the current
+        scale is logged as `loss_scale`.
 
         Args:
             encoder_optimizer: optimizer for the encoder and heads (default
@@ -295,6 +306,9 @@ class ADIOS(step_mixin(), keras.Model):
             jit_compile: as in `keras.Model.compile`.
             steps_per_execution: as in `keras.Model.compile`.
             run_eagerly: as in `keras.Model.compile`.
+            auto_scale_loss: bool, use dynamic loss scaling when the model's
+                dtype policy is `mixed_float16` (as in `keras.Model.compile`).
+                Without it, float16 gradients underflow.
         """
         for arg in ("optimizer", "loss", "metrics", "loss_weights"):
             if kwargs.get(arg) is not None:
@@ -313,13 +327,18 @@ class ADIOS(step_mixin(), keras.Model):
                 "Pass `input_shape=(H, W, C)` to ADIOS, use an encoder with a "
                 "known input shape, or call `model.build((None, H, W, C))`."
             )
-        if self.dtype_policy.name == "mixed_float16":
-            raise ValueError(
-                "ADIOS does not support the mixed_float16 policy: float16 needs loss scaling, which "
-                "its two-player step does not do. Use mixed_bfloat16 (GPUs from Ampere on, TPUs; "
-                "same range as float32, no loss scaling) or float32. Received: dtype policy "
-                f"{self.dtype_policy.name!r}"
-            )
+        if not isinstance(auto_scale_loss, bool):
+            raise ValueError(f"`auto_scale_loss` must be a bool. Received: {auto_scale_loss!r}")
+        for key, optimizer in (("encoder_optimizer", encoder_optimizer),
+                               ("masker_optimizer", masker_optimizer),
+                               ("probe_optimizer", probe_optimizer)):
+            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                raise ValueError(
+                    "ADIOS keeps one loss scale for its whole step (`auto_scale_loss=True` under "
+                    "the mixed_float16 policy); pass the inner optimizer, not a LossScaleOptimizer. "
+                    f"Received: {key}={optimizer!r}"
+                )
+        scale_loss = auto_scale_loss and self.dtype_policy.name == "mixed_float16"
         members = {"encoder": keras.optimizers.get(encoder_optimizer or _default_sgd())}
         groups = {"encoder": self.encoder_variables}
         if self.trains_masker:
@@ -342,14 +361,16 @@ class ADIOS(step_mixin(), keras.Model):
             "jit_compile": jit_compile,
             "steps_per_execution": steps_per_execution,
             "run_eagerly": run_eagerly,
+            "auto_scale_loss": auto_scale_loss,
         }
-        group = OptimizerGroup(members)
+        group = OptimizerGroup(members, dynamic_loss_scale=scale_loss)
         group.build()
         super().compile(
             optimizer=group,
             jit_compile=jit_compile,
             steps_per_execution=steps_per_execution,
             run_eagerly=run_eagerly,
+            auto_scale_loss=False,  # the group keeps ADIOS' own loss scale
         )
         # Keras 3.15's fit is broken under MultiWorkerMirroredStrategy; the
         # narrow workaround (keras_adios.distribute.multi_worker_patch).
@@ -417,7 +438,9 @@ class ADIOS(step_mixin(), keras.Model):
         batch_size = ops.shape(x1)[0]
         use_probe = self.probe is not None and labels is not None
         logs = {}
-        if self.skip_nonfinite:  # the state to return to if this step is not finite
+        scale = self.optimizer.loss_scale  # None unless mixed_float16
+        reverts = self.skip_nonfinite or scale is not None
+        if reverts:  # the state to return to if this step is skipped
             state = self._step_state()
             before = [ops.copy(v.value) for v in state]
 
@@ -447,8 +470,10 @@ class ADIOS(step_mixin(), keras.Model):
             return ssl + aux["probe_loss"], aux
 
         variables = self.encoder_variables + (self.probe_variables if use_probe else [])
-        value, aux, grads = self._value_and_grad(encoder_loss, variables)
-        finite = _all_finite([value] + list(grads))
+        value, aux, grads = self._value_and_grad(_scaled(encoder_loss, scale), variables)
+        grads = _unscaled(grads, scale)
+        finite_value = _all_finite([value])
+        finite = ops.logical_and(finite_value, _all_finite(grads))
         count = len(self.encoder_variables)
         with no_grad():
             self._apply(self.optimizer["encoder"], grads[:count], self.encoder_variables, finite)
@@ -469,42 +494,55 @@ class ADIOS(step_mixin(), keras.Model):
                 ssl = self._ssl_loss(clean, x1, x2, list(mask_values), slots)
                 return self._masker_loss(ssl, mask_values)
 
-            value, aux, mask_grads = self._value_and_grad(masker_loss, [], inputs=masks)
+            value, aux, mask_grads = self._value_and_grad(_scaled(masker_loss, scale), [], inputs=masks)
             with no_grad():
-                masker_grads = pullback(mask_grads)
+                masker_grads = _unscaled(pullback(mask_grads), scale)
                 masker_finite = _all_finite([value] + list(masker_grads))
+                finite_value = ops.logical_and(finite_value, _all_finite([value]))
                 finite = ops.logical_and(finite, masker_finite)
                 self._apply(self.optimizer["masker"], masker_grads, self.masker_variables, masker_finite)
-            logs["masker_loss"] = value
+            logs["masker_loss"] = value if scale is None else value / ops.cast(scale, value.dtype)
             logs.update(aux)
         elif masks is not None:
             logs["sparsity_penalty"], _, logs["coverage"] = self._mask_terms(masks)
 
-        logs["nonfinite"] = 1.0 - ops.cast(finite, "float32")
+        # With loss scaling an overflow of the scaled gradients skips the step
+        # (on every replica together) without being `nonfinite`: that flag is
+        # for non-finite losses, and for non-finite gradients without scaling.
+        if scale is not None:
+            finite = distribute.cross_replica_mean(ops.cast(finite, "float32"), 1.0) >= 1.0
+            logs["loss_scale"] = scale.value * 1.0  # read now: the scale this step used
+        logs["nonfinite"] = 1.0 - ops.cast(finite_value if scale is not None else finite, "float32")
 
         # BYOL's moving-average target (a no-op for the other objectives).
         self.objective.update_targets(self.encoder, self.optimizer.iterations)
         self.optimizer.iterations.assign_add(1)
-        if self.skip_nonfinite:
+        if reverts:
             self._restore_if_nonfinite(state, before, finite)
+        if scale is not None:
+            self.optimizer.update_loss_scale(finite)
+        if self.skip_nonfinite:
             # A skipped step's values stay out of the epoch's metrics.
             return self._update_trackers(logs, batch_size, counted=finite)
         return self._update_trackers(logs, batch_size)
 
     def _apply(self, optimizer, grads, variables, finite):
-        """`optimizer.apply`; with `skip_nonfinite`, non-finite gradients become zeros.
+        """`optimizer.apply`; non-finite gradients become zeros when the step can be skipped.
 
-        (The whole step is then reverted by `_restore_if_nonfinite`; the
-        zeros only keep the optimizer's arithmetic finite meanwhile.)
+        (With `skip_nonfinite` or loss scaling, the whole step is then
+        reverted by `_restore_if_nonfinite`; the zeros only keep the
+        optimizer's arithmetic finite meanwhile.)
         """
-        if self.skip_nonfinite:
+        if self.skip_nonfinite or self.optimizer.loss_scale is not None:
             grads = [ops.where(finite, g, ops.zeros_like(g)) for g in grads]
         optimizer.apply(grads, variables)
 
     def _step_state(self):
         """Every variable a step changes (weights, statistics, optimizer state), less seed generators."""
         state = list(self.variables) + list(self.optimizer.variables)
-        unique = {id(v): v for v in state if "seed_generator" not in v.path}
+        # The loss scale is updated after the revert, so it is not step state.
+        kept = {id(v) for v in self.optimizer.loss_scale_variables}
+        unique = {id(v): v for v in state if "seed_generator" not in v.path and id(v) not in kept}
         return list(unique.values())
 
     def _restore_if_nonfinite(self, state, before, finite):
@@ -600,7 +638,8 @@ class ADIOS(step_mixin(), keras.Model):
 
     def _probe_terms(self, features, labels):
         """Online probe loss and accuracy; labels < 0 (unlabelled) are ignored."""
-        logits = self.probe(ops.stop_gradient(features))
+        # float32 logits under a mixed policy (the loss is computed in float32).
+        logits = ops.cast(self.probe(ops.stop_gradient(features)), "float32")
         labels = ops.cast(labels, "int32")
         labelled = ops.cast(labels >= 0, "float32")
         count = ops.maximum(ops.sum(labelled), 1.0)
@@ -627,7 +666,7 @@ class ADIOS(step_mixin(), keras.Model):
             if name in results:
                 tracker = self._trackers[name]
                 value, weight = ops.stop_gradient(results[name]), batch_size
-                if counted is not None and name != "nonfinite":
+                if counted is not None and name not in ("nonfinite", "loss_scale"):
                     value = ops.where(counted, value, ops.zeros_like(value))
                     weight = ops.cast(counted, "float32") * ops.cast(batch_size, "float32")
                 tracker.update_state(value, sample_weight=weight)
@@ -711,6 +750,25 @@ class ADIOS(step_mixin(), keras.Model):
                     config[key], custom_objects=custom_objects
                 )
         return cls(**config)
+
+
+def _scaled(loss_fn, scale):
+    """`loss_fn` with its loss multiplied by the loss scale (unchanged when `scale` is None)."""
+    if scale is None:
+        return loss_fn
+
+    def scaled(*args):
+        loss, aux = loss_fn(*args)
+        return loss * ops.cast(scale, loss.dtype), aux
+
+    return scaled
+
+
+def _unscaled(grads, scale):
+    """Gradients of a scaled loss divided by the scale, in float32 (unchanged when `scale` is None)."""
+    if scale is None:
+        return list(grads)
+    return [g / ops.cast(scale, g.dtype) for g in grads]
 
 
 def _all_finite(tensors):

@@ -19,8 +19,24 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     the first member's (the encoder optimizer's) learning rate, so Keras
     callbacks such as `LearningRateScheduler` act on the encoder.
 
+    With `dynamic_loss_scale=True` (what `ADIOS.compile` sets under the
+    `mixed_float16` policy) the group also holds one dynamic loss scale for
+    the whole step, with the rule of `keras.optimizers.LossScaleOptimizer`:
+    the step multiplies each phase's loss by `loss_scale` before
+    differentiating and divides the gradients by it; a step whose gradients
+    overflow is skipped and halves the scale, and `dynamic_growth_steps`
+    finite steps in a row double it. One scale rather than a
+    `LossScaleOptimizer` per member, because ADIOS applies its phases with
+    different optimizers inside one step and skips the whole step together;
+    the update (`update_loss_scale`) is branch-free, so it runs inside a
+    jitted JAX step.
+
     Args:
         optimizers: dict mapping a name to a `keras.optimizers.Optimizer`.
+        dynamic_loss_scale: bool, keep a dynamic loss scale (for float16).
+        initial_scale: float, the loss scale at the start (Keras' default 2**15).
+        dynamic_growth_steps: int, finite steps in a row after which the
+            scale doubles.
         name: str, the group's name.
 
     Example:
@@ -32,9 +48,29 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     ```
     """
 
-    def __init__(self, optimizers, name="optimizer_group", **kwargs):
+    def __init__(
+        self,
+        optimizers,
+        dynamic_loss_scale=False,
+        initial_scale=2.0**15,
+        dynamic_growth_steps=2000,
+        name="optimizer_group",
+        **kwargs,
+    ):
         kwargs.pop("learning_rate", None)
         super().__init__(learning_rate=0.0, name=name, **kwargs)
+        if not isinstance(dynamic_loss_scale, bool):
+            raise ValueError(f"`dynamic_loss_scale` must be a bool. Received: {dynamic_loss_scale!r}")
+        if not isinstance(initial_scale, (int, float)) or not initial_scale > 0:
+            raise ValueError(f"`initial_scale` must be a positive number. Received: {initial_scale!r}")
+        if not isinstance(dynamic_growth_steps, int) or dynamic_growth_steps < 1:
+            raise ValueError(
+                f"`dynamic_growth_steps` must be a positive int. Received: {dynamic_growth_steps!r}"
+            )
+        self.dynamic_loss_scale = dynamic_loss_scale
+        self.initial_scale = float(initial_scale)
+        self.dynamic_growth_steps = dynamic_growth_steps
+        self._scale_variables = []
         if not isinstance(optimizers, dict) or not optimizers:
             raise ValueError(
                 "`optimizers` must be a non-empty dict of name -> optimizer. "
@@ -71,7 +107,38 @@ class OptimizerGroup(keras.optimizers.Optimizer):
 
     def build(self, var_list=None):
         # Members are built by ADIOS.compile on their own variable groups.
+        if self.dynamic_loss_scale and not self._scale_variables:
+            self._scale_variables = [
+                self.add_variable(
+                    shape=(), dtype="float32", aggregation="none", name="dynamic_scale",
+                    initializer=keras.initializers.Constant(self.initial_scale),
+                ),
+                self.add_variable(
+                    shape=(), dtype="int", aggregation="none", name="step_counter",
+                    initializer="zeros",
+                ),
+            ]
         self.built = True
+
+    @property
+    def loss_scale(self):
+        """The current loss scale (a scalar variable), or None without loss scaling."""
+        return self._scale_variables[0] if self._scale_variables else None
+
+    @property
+    def loss_scale_variables(self):
+        """`[scale, finite-step counter]` (empty without loss scaling)."""
+        return list(self._scale_variables)
+
+    def update_loss_scale(self, finite):
+        """Halves the scale after an overflow, doubles it after `dynamic_growth_steps` finite steps."""
+        scale, counter = self._scale_variables
+        counter = keras.ops.convert_to_tensor(counter)
+        count = keras.ops.where(finite, counter + 1, keras.ops.zeros_like(counter))
+        grow = keras.ops.greater_equal(count, self.dynamic_growth_steps)
+        factor = keras.ops.where(finite, keras.ops.where(grow, 2.0, 1.0), 0.5)
+        scale.assign(scale * factor)
+        self._scale_variables[1].assign(keras.ops.where(grow, keras.ops.zeros_like(count), count))
 
     @property
     def learning_rate(self):
@@ -90,6 +157,9 @@ class OptimizerGroup(keras.optimizers.Optimizer):
     def get_config(self):
         return {
             "name": self.name,
+            "dynamic_loss_scale": self.dynamic_loss_scale,
+            "initial_scale": self.initial_scale,
+            "dynamic_growth_steps": self.dynamic_growth_steps,
             "optimizers": {
                 k: keras.saving.serialize_keras_object(v)
                 for k, v in self._members.items()

@@ -8,25 +8,17 @@ one tiny epoch says nothing about which method wins.
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "benchmarks", "quality.py")
+from harness import run_benchmark_script
+
 QUICK_ROWS = ("simclr_none", "simclr_adios")
 
 
 def _run(output_dir, work_dir):
-    env = dict(os.environ)
-    env["KERAS_BACKEND"] = "tensorflow"  # .ci/run runs this file once, not per backend
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(
-        [sys.executable, SCRIPT, "--quick", f"--output_dir={output_dir}", f"--work_dir={work_dir}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # TensorFlow: .ci/run runs this file once, not per backend.
+    run_benchmark_script("quality.py", ["--quick", f"--output_dir={output_dir}", f"--work_dir={work_dir}"])
     with open(os.path.join(output_dir, "quality.json")) as f:
         return json.load(f)
 

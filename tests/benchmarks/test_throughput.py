@@ -6,14 +6,10 @@ itself and the counts observed in an eager step.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "benchmarks", "throughput.py")
+from harness import run_benchmark_script
 
 EXPECTED_CONFIGS = {
     "baseline", "adios_n2", "adios_n4", "adios_n6", "adios_s_n4",
@@ -36,15 +32,8 @@ def formula(num_masks, single_mask):
 @pytest.fixture(scope="module")
 def quick_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("throughput") / "result"
-    env = dict(os.environ)
     # The compiled (traced) step is what this checks; .ci/run runs this file once.
-    env["KERAS_BACKEND"] = "tensorflow"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(
-        [sys.executable, SCRIPT, "--quick", f"--output={out}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_benchmark_script("throughput.py", ["--quick", f"--output={out}"])
     with open(f"{out}.json") as f:
         results = json.load(f)
     with open(f"{out}.md") as f:

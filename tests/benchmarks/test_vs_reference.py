@@ -6,10 +6,11 @@ the ceiling is the supervised ratio times the pass-count ratio.
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
+
+from harness import run_benchmark_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
@@ -26,10 +27,7 @@ def test_pass_counts_follow_the_procedures():
 
 def test_quick_run_writes_consistent_results(tmp_path):
     out = tmp_path / "vs"
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "vs_reference.py"), "--quick",
-                           f"--output={out}"], env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_benchmark_script("vs_reference.py", ["--quick", f"--output={out}"])
     results = json.loads((tmp_path / "vs.json").read_text())
     (row,) = results["configs"]
     for key in ("torch_adios", "keras_adios", "torch_supervised", "keras_supervised"):
