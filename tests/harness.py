@@ -433,6 +433,14 @@ def non_trainable_count(model):
     return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
 
 
+def nhwc_output_shape(model, name):
+    """A ResNet layer's output shape as (batch, height, width, channels), whatever its feature layout."""
+    shape = tuple(model.get_layer(name).output.shape)
+    if model.data_format == "channels_first":
+        return (shape[0],) + shape[2:] + (shape[1],)
+    return shape
+
+
 def resnet_param_counts(stage_widths, blocks_per_stage, stem_kernel, norm, channels=3):
     """(trainable, non-trainable) parameters of `encoders.ResNet` from its topology.
 

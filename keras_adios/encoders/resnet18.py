@@ -54,6 +54,11 @@ class ResNet18(ResNet):
         width: int. Number of filters of the stem and of the first stage;
             later stages use `2x`, `4x` and `8x`. The output has `8 * width`
             features. Defaults to `64`.
+        feature_layout: `"auto"`, `"channels_last"` or `"channels_first"`,
+            the layout of the feature maps inside the network (inputs are
+            always NHWC images; weights and outputs do not depend on it).
+            `"auto"` is channels-first on PyTorch, channels-last elsewhere.
+            See `keras_adios.encoders.ResNet`. Defaults to `"auto"`.
         name: string. The model name. Defaults to `"resnet18"`.
         **kwargs: other `keras.Model` arguments, e.g. `dtype` or
             `trainable`.
@@ -80,6 +85,7 @@ class ResNet18(ResNet):
         input_shape=(32, 32, 3),
         stem="cifar",
         norm="batch",
+        feature_layout="auto",
         width=64,
         name="resnet18",
         **kwargs,
@@ -93,6 +99,7 @@ class ResNet18(ResNet):
             blocks_per_stage=2,
             stem=stem,
             norm=norm,
+            feature_layout=feature_layout,
             name=name,
             **kwargs,
         )
@@ -105,6 +112,7 @@ class ResNet18(ResNet):
                 "input_shape": list(self.image_shape),
                 "stem": self.stem,
                 "norm": self.norm,
+                "feature_layout": self.feature_layout,
                 "width": self.width,
             }
         )

@@ -26,6 +26,7 @@ from keras_adios.layers.batch_normalization import BatchNormalization
 from keras_adios.utils import validation
 
 NORM_OPTIONS = ("batch", "sync_batch", "group", "none")
+FEATURE_LAYOUTS = ("auto", "channels_last", "channels_first")
 
 _BN_EPSILON = 1e-5
 _BN_MOMENTUM = 0.9  # PyTorch momentum 0.1.
@@ -79,16 +80,38 @@ def check_input_shape(input_shape):
 
 
 
+def resolve_feature_layout(feature_layout):
+    """Validates `feature_layout`; returns `"channels_last"` or `"channels_first"`.
+
+    `"auto"` is `"channels_first"` on the PyTorch backend, whose
+    convolutions otherwise copy every channels-last input to channels-first
+    and back (and keep the copy for the backward), and `"channels_last"` on
+    TensorFlow and JAX, whose CPU and GPU kernels prefer it.
+    """
+    if feature_layout not in FEATURE_LAYOUTS:
+        raise ValueError(
+            f"`feature_layout` must be one of {FEATURE_LAYOUTS}. "
+            f"Received: feature_layout={feature_layout!r}"
+        )
+    if feature_layout == "auto":
+        return "channels_first" if keras.backend.backend() == "torch" else "channels_last"
+    return feature_layout
+
+
+def channel_axis(data_format):
+    return 1 if data_format == "channels_first" else -1
+
+
 def num_groups(channels):
     """32 groups, or the largest power-of-two divisor of `channels` below."""
     return math.gcd(_MAX_GROUPS, channels)
 
 
-def norm_layer(norm, channels, name, dtype=None):
+def norm_layer(norm, channels, name, dtype=None, data_format="channels_last"):
     """Returns the normalisation layer for `norm`, or `None` for `"none"`."""
     if norm in ("batch", "sync_batch"):
         return BatchNormalization(
-            axis=-1,
+            axis=channel_axis(data_format),
             momentum=_BN_MOMENTUM,
             epsilon=_BN_EPSILON,
             synchronized=norm == "sync_batch",
@@ -98,7 +121,7 @@ def norm_layer(norm, channels, name, dtype=None):
     if norm == "group":
         return keras.layers.GroupNormalization(
             groups=num_groups(channels),
-            axis=-1,
+            axis=channel_axis(data_format),
             epsilon=_GN_EPSILON,
             name=name,
             dtype=dtype,
@@ -117,6 +140,7 @@ def conv_norm(
     conv_name=None,
     norm_name=None,
     dtype=None,
+    data_format="channels_last",
 ):
     """Conv (PyTorch-style symmetric zero padding) followed by the norm.
 
@@ -129,7 +153,7 @@ def conv_norm(
     norm_name = norm_name or f"{name}_norm"
     if padding:
         x = keras.layers.ZeroPadding2D(
-            padding, data_format="channels_last", name=f"{conv_name}_pad",
+            padding, data_format=data_format, name=f"{conv_name}_pad",
             dtype=dtype,
         )(x)
     x = keras.layers.Conv2D(
@@ -139,25 +163,25 @@ def conv_norm(
         padding="valid",
         use_bias=norm == "none",
         kernel_initializer=conv_initializer(),
-        data_format="channels_last",
+        data_format=data_format,
         name=conv_name,
         dtype=dtype,
     )(x)
-    layer = norm_layer(norm, filters, norm_name, dtype=dtype)
+    layer = norm_layer(norm, filters, norm_name, dtype=dtype, data_format=data_format)
     if layer is not None:
         x = layer(x)
     return x
 
 
-def basic_block(x, filters, strides, norm, name, dtype=None):
-    """torchvision `BasicBlock` (expansion 1) in NHWC.
+def basic_block(x, filters, strides, norm, name, dtype=None, data_format="channels_last"):
+    """torchvision `BasicBlock` (expansion 1), feature maps in `data_format`.
 
     conv3x3(stride) -> norm -> ReLU -> conv3x3 -> norm, plus the identity or
     a 1x1 conv + norm projection when the stride or the channel count
     changes, then ReLU. Layer names mirror torchvision (`{name}_conv1`,
     `{name}_bn1`, `{name}_downsample_0`, ...).
     """
-    in_channels = x.shape[-1]
+    in_channels = x.shape[channel_axis(data_format)]
     shortcut = x
     if strides != 1 or in_channels != filters:
         shortcut = conv_norm(
@@ -171,6 +195,7 @@ def basic_block(x, filters, strides, norm, name, dtype=None):
             conv_name=f"{name}_downsample_0",
             norm_name=f"{name}_downsample_1",
             dtype=dtype,
+            data_format=data_format,
         )
     y = conv_norm(
         x,
@@ -183,6 +208,7 @@ def basic_block(x, filters, strides, norm, name, dtype=None):
         conv_name=f"{name}_conv1",
         norm_name=f"{name}_bn1",
         dtype=dtype,
+        data_format=data_format,
     )
     y = keras.layers.ReLU(name=f"{name}_relu1", dtype=dtype)(y)
     y = conv_norm(
@@ -196,12 +222,13 @@ def basic_block(x, filters, strides, norm, name, dtype=None):
         conv_name=f"{name}_conv2",
         norm_name=f"{name}_bn2",
         dtype=dtype,
+        data_format=data_format,
     )
     y = keras.layers.Add(name=f"{name}_add", dtype=dtype)([y, shortcut])
     return keras.layers.ReLU(name=f"{name}_out", dtype=dtype)(y)
 
 
-def stage(x, filters, num_blocks, strides, norm, name, dtype=None):
+def stage(x, filters, num_blocks, strides, norm, name, dtype=None, data_format="channels_last"):
     """`num_blocks` basic blocks; only the first one is strided."""
     for i in range(num_blocks):
         x = basic_block(
@@ -211,11 +238,12 @@ def stage(x, filters, num_blocks, strides, norm, name, dtype=None):
             norm,
             name=f"{name}_{i}",
             dtype=dtype,
+            data_format=data_format,
         )
     return x
 
 
-def global_pool(x, dtype=None):
+def global_pool(x, dtype=None, data_format="channels_last"):
     return keras.layers.GlobalAveragePooling2D(
-        data_format="channels_last", name="avgpool", dtype=dtype
+        data_format=data_format, name="avgpool", dtype=dtype
     )(x)

@@ -35,6 +35,11 @@ class SmallResNet(ResNet):
             and PyTorch), `"group"` (GroupNorm with `gcd(32, channels)`
             groups) or `"none"` (no normalisation; the convolutions then have
             biases). Defaults to `"batch"`.
+        feature_layout: `"auto"`, `"channels_last"` or `"channels_first"`,
+            the layout of the feature maps inside the network (inputs are
+            always NHWC images; weights and outputs do not depend on it).
+            `"auto"` is channels-first on PyTorch, channels-last elsewhere.
+            See `keras_adios.encoders.ResNet`. Defaults to `"auto"`.
         name: string. The model name. Defaults to `"small_resnet"`.
         **kwargs: other `keras.Model` arguments, e.g. `dtype` or
             `trainable`.
@@ -59,6 +64,7 @@ class SmallResNet(ResNet):
         widths=(32, 64, 128),
         blocks_per_stage=1,
         norm="batch",
+        feature_layout="auto",
         name="small_resnet",
         **kwargs,
     ):
@@ -77,6 +83,7 @@ class SmallResNet(ResNet):
             blocks_per_stage=blocks_per_stage,
             stem="small",
             norm=norm,
+            feature_layout=feature_layout,
             name=name,
             **kwargs,
         )
@@ -90,6 +97,7 @@ class SmallResNet(ResNet):
                 "widths": list(self.widths),
                 "blocks_per_stage": self.blocks_per_stage,
                 "norm": self.norm,
+                "feature_layout": self.feature_layout,
             }
         )
         return config

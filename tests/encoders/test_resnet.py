@@ -75,3 +75,37 @@ def test_sync_batch_norm(backend, make):
         atol=1e-5,
     )
 
+
+
+@pytest.mark.parametrize("norm, stem", [("batch", "cifar"), ("group", "imagenet")])
+def test_feature_layouts_compute_the_same_network(backend, norm, stem, tmp_path):
+    last = ResNet(stage_widths=(8, 16), stem=stem, norm=norm, feature_layout="channels_last")
+    first = ResNet(stage_widths=(8, 16), stem=stem, norm=norm, feature_layout="channels_first")
+    assert last.data_format == "channels_last" and first.data_format == "channels_first"
+    assert first.get_layer("layer2_1_out").output.shape[1] == 16  # channels on axis 1 inside
+    assert last.get_layer("layer2_1_out").output.shape[-1] == 16
+    assert [(w.path, w.shape) for w in last.weights] == [(w.path, w.shape) for w in first.weights]
+    # Weights saved from one layout load into the other (a .keras file saved on
+    # TensorFlow, "auto" = channels-last, loads on PyTorch as channels-first).
+    last.save_weights(tmp_path / "last.weights.h5")
+    first.load_weights(tmp_path / "last.weights.h5")
+    x = np.random.default_rng(1).normal(size=(3, 32, 32, 3)).astype("float32")
+    for training in (True, False):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(first(x, training=training)),
+            keras.ops.convert_to_numpy(last(x, training=training)),
+            rtol=1e-4, atol=1e-5,
+        )
+    # Training statistics land in the same moving averages (BatchNorm) in both layouts.
+    for a, b in zip(last.non_trainable_weights, first.non_trainable_weights):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-5)
+
+
+def test_feature_layout_auto_is_channels_first_on_torch_only(backend):
+    model = SmallResNet(widths=(8,))
+    assert model.feature_layout == "auto"
+    assert model.data_format == ("channels_first" if backend == "torch" else "channels_last")
+    revived = run_serialization_test(SmallResNet(widths=(8,), feature_layout="channels_first"))
+    assert revived.feature_layout == "channels_first" and revived.data_format == "channels_first"
+    with pytest.raises(ValueError, match=r"`feature_layout` must be one of .*Received: feature_layout='nchw'"):
+        ResNet18(width=8, feature_layout="nchw")

@@ -9,6 +9,7 @@ import pytest
 
 from keras_adios.encoders import ResNet18
 from harness import assert_allclose
+from harness import nhwc_output_shape
 from harness import run_encoder_in_classifier_test
 from harness import non_trainable_count, resnet_param_counts, run_serialization_test, trainable_count
 
@@ -57,11 +58,11 @@ def test_imagenet_stem_parameter_count_matches_torchvision():
 def test_cifar_stem_spatial_sizes():
     model = ResNet18(width=W)
     # Padding 2 with a 3x3 stride-1 kernel: 32x32 -> 34x34, no max-pool.
-    assert model.get_layer("conv1").output.shape == (None, 34, 34, W)
-    assert model.get_layer("layer1_1_out").output.shape == (None, 34, 34, W)
-    assert model.get_layer("layer2_1_out").output.shape == (None, 17, 17, 2 * W)
-    assert model.get_layer("layer3_1_out").output.shape == (None, 9, 9, 4 * W)
-    assert model.get_layer("layer4_1_out").output.shape == (None, 5, 5, 8 * W)
+    assert nhwc_output_shape(model, "conv1") == (None, 34, 34, W)
+    assert nhwc_output_shape(model, "layer1_1_out") == (None, 34, 34, W)
+    assert nhwc_output_shape(model, "layer2_1_out") == (None, 17, 17, 2 * W)
+    assert nhwc_output_shape(model, "layer3_1_out") == (None, 9, 9, 4 * W)
+    assert nhwc_output_shape(model, "layer4_1_out") == (None, 5, 5, 8 * W)
     assert not any(
         isinstance(layer, keras.layers.MaxPooling2D) for layer in model.layers
     )
@@ -85,7 +86,7 @@ def test_imagenet_stem_spatial_sizes(size, sizes):
         "layer3_1_out",
         "layer4_1_out",
     ]
-    got = tuple(model.get_layer(n).output.shape[1] for n in names)
+    got = tuple(nhwc_output_shape(model, n)[1] for n in names)
     assert got == sizes
     assert model.get_layer("conv1").get_config()["kernel_size"] == (7, 7)
     assert model.get_layer("conv1").get_config()["strides"] == (2, 2)

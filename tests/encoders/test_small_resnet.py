@@ -10,6 +10,7 @@ import pytest
 from keras_adios.encoders import SmallResNet
 from harness import assert_allclose
 from harness import run_encoder_in_classifier_test
+from harness import nhwc_output_shape
 from harness import non_trainable_count, resnet_param_counts, run_serialization_test, trainable_count
 
 # The defaults; they share their convolution shapes with the ResNet18 tests
@@ -35,10 +36,10 @@ def test_default_output_dims_and_parameter_count():
 
 def test_spatial_sizes_and_blocks_per_stage():
     model = SmallResNet(widths=WIDTHS, blocks_per_stage=2)
-    assert model.get_layer("conv1").output.shape == (None, 32, 32, 32)
-    assert model.get_layer("layer1_1_out").output.shape == (None, 32, 32, 32)
-    assert model.get_layer("layer2_1_out").output.shape == (None, 16, 16, 64)
-    assert model.get_layer("layer3_1_out").output.shape == (None, 8, 8, 128)
+    assert nhwc_output_shape(model, "conv1") == (None, 32, 32, 32)
+    assert nhwc_output_shape(model, "layer1_1_out") == (None, 32, 32, 32)
+    assert nhwc_output_shape(model, "layer2_1_out") == (None, 16, 16, 64)
+    assert nhwc_output_shape(model, "layer3_1_out") == (None, 8, 8, 128)
     assert model.output_shape == (None, 128)
     # Only the first block of a stage that changes shape has a projection.
     names = {layer.name for layer in model.layers}
