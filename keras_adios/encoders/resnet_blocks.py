@@ -88,11 +88,7 @@ def resolve_feature_layout(feature_layout):
     and back (and keep the copy for the backward), and `"channels_last"` on
     TensorFlow and JAX, whose CPU and GPU kernels prefer it.
     """
-    if feature_layout not in FEATURE_LAYOUTS:
-        raise ValueError(
-            f"`feature_layout` must be one of {FEATURE_LAYOUTS}. "
-            f"Received: feature_layout={feature_layout!r}"
-        )
+    validation.check_choice(feature_layout, "feature_layout", FEATURE_LAYOUTS)
     if feature_layout == "auto":
         return "channels_first" if keras.backend.backend() == "torch" else "channels_last"
     return feature_layout
