@@ -24,6 +24,8 @@ where it stopped. Results:
 * `OUTPUT_DIR/quality.json`: every per-seed result and the summary;
 * `OUTPUT_DIR/quality_accuracy.png`: probe and kNN accuracy per method
   (grouped bars with std error bars, one group per objective);
+* `OUTPUT_DIR/quality_curves.png`: kNN accuracy, mask confidence and mask IoU
+  against training steps (the runs' per-epoch monitors; mean and range over seeds);
 * `OUTPUT_DIR/quality_masks_over_epochs.png`: the mask grids of one ADIOS run
   (`--mask_row`, first seed) at several epochs, stacked.
 
@@ -365,8 +367,10 @@ def markdown(summary, rows, meta):
         "Settings (every row, besides objective and masking): "
         + ", ".join(f"`{k}={settings[k]}`" for k in shown if k in settings) + ".",
         "",
-        "Plots: `quality_accuracy%s.png` (accuracy per method), `quality_masks_over_epochs%s.png` "
-        "(masks of %s, seed %s, over epochs)." % (meta["suffix"], meta["suffix"], meta["mask_row"], meta["seeds"][0]),
+        "Plots: `quality_accuracy%s.png` (accuracy per method), `quality_curves%s.png` (kNN accuracy, "
+        "mask confidence and mask IoU against training steps, monitored every `monitor_every` epochs), "
+        "`quality_masks_over_epochs%s.png` (masks of %s, seed %s, over epochs)."
+        % (meta["suffix"], meta["suffix"], meta["suffix"], meta["mask_row"], meta["seeds"][0]),
         "",
     ]
     return "\n".join(lines)
@@ -400,6 +404,86 @@ def plot_accuracy(summary, objectives, maskings, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+#: Per-epoch metrics of `metrics.json` that `plot_curves` draws: (key, panel title).
+CURVES = (
+    ("val_knn_accuracy", "kNN accuracy during training (KNNMonitor)"),
+    ("mask_confidence", "mask confidence (1/N uniform, 1 hard)"),
+    ("mask_foreground_iou", "best mask's foreground IoU"),
+)
+
+
+def curves(records, rows):
+    """Per row and curve: training step -> (mean, min, max) over the row's seeds.
+
+    Built from each record's `history` (its run's `metrics.json`); a step is
+    `epoch * steps_per_epoch` (the setting, or `num_train_images // batch_size`,
+    the pipeline's full batches). Only
+    epochs where every seed of the row logged the metric are kept, so a curve
+    never mixes seeds that stopped early with seeds that did not.
+
+    Returns:
+        `{row: {key: {"steps": [...], "mean": [...], "min": [...], "max": [...]}}}`,
+        rows and keys without any point left out.
+    """
+    out = {}
+    for row in rows:
+        mine = [r for r in records if r["row"] == row and r.get("history")]
+        for key, _ in CURVES:
+            per_seed = []
+            for record in mine:
+                settings = record["settings"]
+                steps_per_epoch = int(settings.get("steps_per_epoch")
+                                      or int(settings["num_train_images"]) // int(settings["batch_size"]))
+                per_seed.append({int(e["epoch"]) * steps_per_epoch: float(e[key])
+                                 for e in record["history"] if e.get(key) is not None})
+            common = sorted(set.intersection(*(set(s) for s in per_seed))) if per_seed else []
+            if not common:
+                continue
+            values = np.array([[s[step] for step in common] for s in per_seed])
+            out.setdefault(row, {})[key] = {
+                "steps": common,
+                "mean": values.mean(axis=0).tolist(),
+                "min": values.min(axis=0).tolist(),
+                "max": values.max(axis=0).tolist(),
+            }
+    return out
+
+
+def plot_curves(records, rows, path):
+    """kNN accuracy, mask confidence and mask IoU against training steps, per row.
+
+    Lines are means over seeds, shaded bands their range. The kNN curve is the
+    training-time monitor's (a 2,000-image bank), so it sits below the final
+    evaluation's kNN, which uses every training image (so no untrained-encoder
+    line is drawn: its figure is on the final protocol). Returns the curve data
+    (`curves(records, rows)`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = curves(records, rows)
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(14, 3.8))
+    for ax, (key, title) in zip(axes, CURVES):
+        for row in rows:
+            curve = data.get(row, {}).get(key)
+            if curve is None:
+                continue
+            objective, masking = row.split("_", 1)
+            label = f"{objective} {MASKING_LABELS[masking]}"
+            (line,) = ax.plot(curve["steps"], curve["mean"], marker="o", markersize=3, label=label)
+            ax.fill_between(curve["steps"], curve["min"], curve["max"], color=line.get_color(), alpha=0.15)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return data
 
 
 def plot_masks_over_epochs(masks_dir, path, max_epochs=4, image_rows=4, num_vis_images=8):
@@ -496,8 +580,14 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
             with open(notes) as notes_file:
                 f.write("\n" + notes_file.read())
     plot_accuracy(summary, objectives, maskings, os.path.join(output_dir, f"quality_accuracy{suffix}.png"))
-    if mask_row in rows:
-        masks_dir = os.path.join(work_dir, mask_row, f"seed_{seeds[0]}", "masks")
+    plot_curves(records, rows, os.path.join(output_dir, f"quality_curves{suffix}.png"))
+    masks_dir = os.path.join(work_dir, mask_row, f"seed_{seeds[0]}", "masks")
+    if mask_row in rows and not os.path.isdir(masks_dir):
+        # Results reused from JSON files (e.g. committed ones, in a fresh checkout)
+        # come without their run folders.
+        logging.warning("No run folder with mask grids at %s; quality_masks_over_epochs%s.png not written.",
+                        masks_dir, suffix)
+    elif mask_row in rows:
         plot_masks_over_epochs(
             masks_dir, os.path.join(output_dir, f"quality_masks_over_epochs{suffix}.png"),
             num_vis_images=int(meta["settings"]["num_vis_images"]),

@@ -1,17 +1,24 @@
 """Smoke test of benchmarks/quality.py: `--quick` writes sane, resumable results.
 
 The benchmark runs twice in the same folders: the first run trains every
-(row, seed); the second must reuse every per-seed JSON file untouched and
-rewrite the same table. No accuracy is asserted beyond being a probability:
+(row, seed); the second, with the run folders removed as in a fresh checkout,
+must reuse every per-seed JSON file untouched and rewrite the same table. No accuracy is asserted beyond being a probability:
 one tiny epoch says nothing about which method wins.
 """
 
 import json
 import os
+import shutil
+import sys
 
 import pytest
 
 from harness import run_benchmark_script
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import quality  # noqa: E402
 
 QUICK_ROWS = ("simclr_none", "simclr_adios")
 
@@ -31,6 +38,9 @@ def two_runs(tmp_path_factory):
     results_dir = work_dir / "results"
     stamps = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in results_dir.iterdir()}
     table_first = (output_dir / "quality.md").read_text()
+    # As in a fresh checkout resuming from committed JSON files: the run folders
+    # (with their mask grids) are gone, the results are reused all the same.
+    shutil.rmtree(work_dir / "simclr_adios")
     second = _run(output_dir, work_dir)
     stamps_after = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in results_dir.iterdir()}
     return {
@@ -42,7 +52,8 @@ def two_runs(tmp_path_factory):
 
 def test_files_written(two_runs):
     out = two_runs["output_dir"]
-    for name in ("quality.md", "quality.json", "quality_accuracy.png", "quality_masks_over_epochs.png"):
+    for name in ("quality.md", "quality.json", "quality_accuracy.png", "quality_curves.png",
+                 "quality_masks_over_epochs.png"):
         path = out / name
         assert path.is_file() and path.stat().st_size > 0, name
     with open(out / "quality_accuracy.png", "rb") as f:
@@ -90,3 +101,44 @@ def test_second_run_reuses_every_finished_run(two_runs):
     assert second["runs_computed"] == 0 and second["runs_reused"] == len(QUICK_ROWS)
     assert two_runs["stamps_after"] == two_runs["stamps"]  # not rewritten
     assert two_runs["second"]["summary"] == two_runs["first"]["summary"]
+
+
+def _record(row, seed, history, num_train_images=1000, batch_size=100):
+    return {"row": row, "seed": seed, "history": history,
+            "settings": {"num_train_images": num_train_images, "batch_size": batch_size}}
+
+
+def test_curves_average_seeds_at_common_steps():
+    records = [
+        _record("simclr_adios", 0, [
+            {"epoch": 1, "val_knn_accuracy": 0.2, "mask_confidence": 0.3},
+            {"epoch": 2, "loss": 1.0},  # not monitored this epoch
+            {"epoch": 3, "val_knn_accuracy": 0.4, "mask_confidence": 0.5},
+        ]),
+        _record("simclr_adios", 1, [
+            {"epoch": 1, "val_knn_accuracy": 0.4, "mask_confidence": 0.7},
+            {"epoch": 3, "val_knn_accuracy": 0.8},  # mask score missing at epoch 3
+        ]),
+        _record("simclr_none", 0, [{"epoch": 2, "val_knn_accuracy": 0.5}]),
+        _record("simclr_random", 0, None),  # a record without history
+    ]
+    data = quality.curves(records, ["simclr_adios", "simclr_none", "simclr_random"])
+    knn = data["simclr_adios"]["val_knn_accuracy"]
+    assert knn["steps"] == [10, 30]  # epoch x (1000 // 100)
+    assert knn["mean"] == pytest.approx([0.3, 0.6])
+    assert knn["min"] == pytest.approx([0.2, 0.4]) and knn["max"] == pytest.approx([0.4, 0.8])
+    confidence = data["simclr_adios"]["mask_confidence"]
+    assert confidence["steps"] == [10]  # only the epoch both seeds scored
+    assert confidence["mean"] == pytest.approx([0.5])
+    assert data["simclr_none"] == {"val_knn_accuracy": {"steps": [20], "mean": [0.5], "min": [0.5], "max": [0.5]}}
+    assert "simclr_random" not in data
+
+
+def test_quick_run_curves_come_from_the_runs_history(two_runs):
+    records = two_runs["first"]["runs"]
+    data = quality.curves(records, list(QUICK_ROWS))
+    adios = next(r for r in records if r["row"] == "simclr_adios")
+    steps_per_epoch = adios["settings"]["num_train_images"] // adios["settings"]["batch_size"]
+    assert data["simclr_adios"]["mask_confidence"]["steps"] == [steps_per_epoch]
+    assert data["simclr_adios"]["mask_confidence"]["mean"] == [adios["history"][-1]["mask_confidence"]]
+    assert 0.0 <= data["simclr_none"]["val_knn_accuracy"]["mean"][0] <= 1.0
