@@ -20,12 +20,14 @@ COMMON=(--num_train_images=10000 --num_eval_images=1000 --epochs=8 --batch_size=
         --probe_epochs=50 --dataset="$DATASET" --objectives=simclr --seeds=0 --mask_row=simclr_adios)
 sync_in() { mkdir -p "runs/sweep/$1/results"; cp -n benchmarks/results/sweep/"$1"/*.json "runs/sweep/$1/results/" 2>/dev/null || true; }
 sync_out() { mkdir -p "benchmarks/results/sweep/$1"; cp runs/sweep/"$1"/results/*.json "benchmarks/results/sweep/$1/" 2>/dev/null || true; }
-# name:maskings:mask_learning_rate (encoder Adam 2e-3 in every row)
+# name:maskings:mask_learning_rate[:KEY=VALUE,...] (encoder Adam 2e-3 in every row; the
+# optional fourth field adds experiment settings, e.g. the authors' ImageNet-100-S SimCLR
+# recipe: "recipe:adios:0.00025:sparsity_weight=0.923,entropy_weight=0.712,mask_norm=instance")
 for spec in ${SWEEP_SPECS:-lr2.5e-4:none,adios:0.00025 lr1e-3:adios:0.001 lr1e-2:adios:0.01}; do
-  IFS=: read -r name maskings mask_lr <<< "$spec"
+  IFS=: read -r name maskings mask_lr extra <<< "$spec"
   sync_in "${DATASET}_$name"
   python benchmarks/quality.py "${COMMON[@]}" --maskings="$maskings" \
-    --set=monitor_every=2,mask_learning_rate="$mask_lr" \
+    --set=monitor_every=2,mask_learning_rate="$mask_lr"${extra:+,$extra} \
     --work_dir="runs/sweep/${DATASET}_$name" --tag="sweep_${DATASET}_$name" || true
   sync_out "${DATASET}_$name"
 done
