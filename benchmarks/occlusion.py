@@ -22,17 +22,29 @@ For each variant it reports the accuracy, the share of the object hidden and the
 share of the image hidden. A variant that hides a quarter of the image and removes
 most of the accuracy hides the class.
 
+A third table asks which partition of the image is the adversary's best move
+against a trained model (`--loss_runs`: run folders with `adios.keras`): the sum
+over the N masks of the model's SSL loss between a test image and its masked copy
+(the masker's objective before the sparsity penalty; here both views are the
+un-augmented image), for the masker's own masks and for hand-made hard
+partitions: the whole object under one mask, or the object split in two (its
+largest part / the rest), the background shared out among the other masks. If
+splitting the object scores higher than hiding it whole, a masker that maximises
+the loss learns to split objects, and no single mask can reach a high IoU with
+the foreground.
+
 A second probe asks what else the features carry: the hue of the object's largest
 part (6 bins of 60 degrees; part colours are random and class-independent), fitted
 and tested on clean images the same way. An encoder that matches occluded views
 by colour rather than by shape predicts the hue better and the class worse.
 
-Usage (any run folder of `python -m keras_adios.train` on shapes: `encoder.keras`
-and, for the learned masks, `masker.keras`; the masker may come from another run):
+Usage (run folders of `python -m keras_adios.train` on one of the shapes datasets:
+their `encoder.keras` side by side and, for the learned masks, one `masker.keras`,
+which may come from another run):
 
 ```shell
-python benchmarks/occlusion.py --encoder_run=runs/adios_none --masker_run=runs/adios \
-    --output=benchmarks/results/occlusion_shapes32
+python benchmarks/occlusion.py --encoder_runs=runs/adios_none,runs/adios --masker_run=runs/adios \
+    --loss_runs=runs/adios_none,runs/adios --output=benchmarks/results/occlusion_shapes32
 python benchmarks/occlusion.py --quick --output=/tmp/occlusion   # smoke run (the test)
 ```
 """
@@ -58,7 +70,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_string("encoder_run", None, "Run folder with encoder.keras and flags.json.")
+    flags.DEFINE_list("encoder_runs", [], "Run folders with encoder.keras and flags.json, compared side by side.")
+    flags.DEFINE_list("loss_runs", [], "Run folders with adios.keras whose SSL loss scores the partitions.")
     flags.DEFINE_string("masker_run", None, "Run folder with masker.keras (None: no learned-mask rows).")
     flags.DEFINE_integer("num_train_images", 5000, "Clean training images the probe is fitted on.")
     flags.DEFINE_integer("num_eval_images", 1000, "Test images per variant.")
@@ -142,27 +155,124 @@ def occlusions(images, truth, masker=None, seed=0, batch_size=256):
     return out
 
 
-def measure(encoder, masker, train, test, probe_epochs, seed):
-    """The table's rows: per variant, probe accuracy and hidden shares."""
+def hard_partitions(foreground, parts, num_masks):
+    """Hand-made partitions of every image into `num_masks` hard masks `(B, H, W, N)`.
+
+    Returns a dict: `"object whole in one mask"` (mask 1 = the object, the
+    background cut into `N - 1` vertical bands) and `"object split in two"`
+    (mask 1 = the largest part, mask 2 = the rest of the object, the background
+    cut into `N - 2` bands). Every pixel is in exactly one mask.
+    """
+    foreground = np.asarray(foreground, bool)
+    width = foreground.shape[2]
+    columns = np.arange(width)[None, None, :]
+    big = largest_part(parts)
+
+    def bands(count):
+        edges = np.linspace(0, width, count + 1)
+        return [~foreground & (columns >= lo) & (columns < hi) for lo, hi in zip(edges[:-1], edges[1:])]
+
+    whole = [foreground] + bands(num_masks - 1)
+    split = [big, foreground & ~big] + bands(num_masks - 2)
+    return {name: np.stack(masks, axis=-1).astype(np.float32)
+            for name, masks in (("object whole in one mask", whole), ("object split in two", split))}
+
+
+def adversary_objective(model, images, mask_sets, sparsity_weight, batch_size=128):
+    """The masker's objective for given partitions, against a trained ADIOS model.
+
+    For every partition `(B, H, W, N)` in `mask_sets`: per full batch of
+    `batch_size` images, each mask's SSL loss `objective.loss` between the
+    image and its masked copy, and the sparsity penalty
+    `sum_n mean_b 1 / (sin(pi * coverage) + 1e-10)`. Returns, per partition,
+    the per-mask losses (averaged over batches), their sum, the penalty and
+    `sum - sparsity_weight * penalty` (what the masker maximises).
+    """
+    from keras_adios import losses
+
+    objective, encoder = model.objective, model.encoder
+    out = {}
+    for name, masks in mask_sets.items():
+        per_mask, penalty = [], []
+        for i in range(0, len(images) - batch_size + 1, batch_size):
+            x = images[i : i + batch_size]
+            m = masks[i : i + batch_size]
+            clean = objective.encode(encoder, x, training=False)
+            per_mask.append([
+                float(objective.loss(clean, clean, None, objective.encode(
+                    encoder, losses.masked_view(x, m[..., n : n + 1]), training=False)))
+                for n in range(m.shape[-1])
+            ])
+            penalty.append(float(losses.sparsity_penalty(m)))
+        per_mask = np.mean(per_mask, axis=0)
+        out[name] = {"per_mask": per_mask.tolist(), "ssl": float(per_mask.sum()),
+                     "penalty": float(np.mean(penalty)),
+                     "masker_objective": float(per_mask.sum() - sparsity_weight * np.mean(penalty))}
+    return out
+
+
+def measure(encoders, masker, train, test, probe_epochs, seed):
+    """Per variant: each encoder's probe accuracy and the hidden shares; and each encoder's hue probe.
+
+    Args:
+        encoders: dict label -> frozen encoder (normalised NHWC images in).
+        masker: a mask generator for the learned-mask variants, or None.
+        train, test: `_data` splits (normalised `images`, uint8 `pixels`,
+            `labels`, `foreground`, `parts`).
+
+    Returns:
+        `(rows, hue)`: rows `{"variant", "accuracy": {label: float},
+        "object_hidden", "image_hidden"}` and `{label: hue accuracy}`.
+    """
     from keras_adios import evaluation
 
     masks = occlusions(test["images"], test, masker=masker, seed=seed)
     variants = {name: (test["images"] * (1.0 - m[..., None]), test["labels"]) for name, m in masks.items()}
-    accuracies = evaluation.background_robustness(
-        encoder, None, variants, train_data=(train["images"], train["labels"]),
-        probe_kwargs={"epochs": probe_epochs, "seed": seed},
-    )
+    probe = {"epochs": probe_epochs, "seed": seed}
+    accuracies, hue = {}, {}
+    for label, encoder in encoders.items():
+        accuracies[label] = evaluation.background_robustness(
+            encoder, None, variants, train_data=(train["images"], train["labels"]), probe_kwargs=probe)
+        hue[label] = evaluation.background_robustness(
+            encoder, None, {"hue": (test["images"], largest_part_hue(test["pixels"], test["parts"]))},
+            train_data=(train["images"], largest_part_hue(train["pixels"], train["parts"])), probe_kwargs=probe,
+        )["hue"]
     rows = []
     for name, m in masks.items():
         object_share, image_share = hidden_shares(m, test["foreground"])
-        rows.append({"variant": name, "accuracy": accuracies[name],
+        rows.append({"variant": name, "accuracy": {label: accuracies[label][name] for label in encoders},
                      "object_hidden": object_share, "image_hidden": image_share})
-    hue = evaluation.background_robustness(
-        encoder, None, {"hue": (test["images"], largest_part_hue(test["pixels"], test["parts"]))},
-        train_data=(train["images"], largest_part_hue(train["pixels"], train["parts"])),
-        probe_kwargs={"epochs": probe_epochs, "seed": seed},
-    )["hue"]
     return rows, hue
+
+
+def score_partitions(loss_models, masker, test, batch_size=128):
+    """`adversary_objective` of every loss model, for the learned masks and the hand-made partitions."""
+    out = {}
+    for label, (model, sparsity_weight) in loss_models.items():
+        learner = model.masker if model.masker is not None else masker
+        if learner is None:
+            raise ValueError(f"{label}: the model has no masker; pass --masker_run for the learned masks.")
+        learned = np.concatenate([np.asarray(learner(test["images"][i : i + 256], training=False))
+                                  for i in range(0, len(test["images"]), 256)])
+        sets = {"learned masks": learned}
+        sets.update(hard_partitions(test["foreground"], test["parts"], learned.shape[-1]))
+        out[label] = adversary_objective(model, test["images"], sets, sparsity_weight, batch_size)
+    return out
+
+
+def _untrained_adios(masker):
+    """A small untrained SimCLR ADIOS model around `masker` (for the smoke run)."""
+    import keras_adios
+
+    return keras_adios.ADIOS(
+        keras_adios.encoders.SmallResNet(input_shape=(32, 32, 3), widths=(8, 16)), masker,
+        objective=keras_adios.objectives.SimCLR(hidden_dim=16, projection_dim=8), input_shape=(32, 32, 3),
+    )
+
+
+def run_label(settings):
+    """A short name for a run: objective, masking and epochs (e.g. `simclr adios_s, 20 ep`)."""
+    return f"{settings['objective']} {settings['masking']}, {settings['epochs']} ep"
 
 
 def _load_run(run_dir, name):
@@ -195,23 +305,40 @@ def _data(dataset, num_train, num_eval, seed):
     return splits
 
 
-def markdown(rows, hue, meta):
+def markdown(rows, hue, meta, partitions=None):
+    labels = list(hue)
     lines = [
         "# What the masks take away: probe accuracy on occluded test images",
         "",
         f"Written by `benchmarks/occlusion.py` on {meta['date']} at commit `{meta['commit']}`, backend "
-        f"{meta['backend']}, {meta['seconds']:.0f} s. Encoder: `{meta['encoder_run']}`; masker: "
-        f"`{meta['masker_run']}`; dataset `{meta['dataset']}`. Linear probe ({meta['probe_epochs']} epochs) "
+        f"{meta['backend']}, {meta['seconds']:.0f} s; dataset `{meta['dataset']}`. Encoders: "
+        + "; ".join(f"{label} (`{run}`)" for label, run in zip(labels, meta["encoder_runs"]))
+        + f". Masker: `{meta['masker_run']}`. A linear probe ({meta['probe_epochs']} epochs) per encoder, "
         f"fitted on clean features of {meta['num_train_images']} training images, applied unchanged to "
         f"{meta['num_eval_images']} test images per variant (`x * (1 - m)` on normalised images); "
         f"chance = {meta['chance']:.3f}.",
         "",
-        "| occlusion | probe accuracy | object hidden | image hidden |",
-        "|---|---|---|---|",
+        "| occlusion | object hidden | image hidden | " + " | ".join(labels) + " |",
+        "|---|---|---|" + "---|" * len(labels),
     ]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['accuracy']:.3f} | {r['object_hidden']:.2f} | {r['image_hidden']:.2f} |")
-    lines += ["", f"Hue of the largest part (6 bins, chance 0.167), probe on clean features: **{hue:.3f}**."]
+        cells = " | ".join(f"{r['accuracy'][label]:.3f}" for label in labels)
+        lines.append(f"| {r['variant']} | {r['object_hidden']:.2f} | {r['image_hidden']:.2f} | {cells} |")
+    lines.append("| *hue of the largest part* (6 bins, chance 0.167), clean | – | – | "
+                 + " | ".join(f"*{hue[label]:.3f}*" for label in labels) + " |")
+    for label, scored in (partitions or {}).items():
+        lines += [
+            "",
+            f"Which partition is the adversary's best move against **{label}**? Sum over the masks of "
+            f"the model's SSL loss between a test image and its masked copy (batches of 128), the sparsity "
+            f"penalty and the masker's objective (`ssl - sparsity_weight * penalty`):",
+            "",
+            "| partition | loss per mask | sum (SSL) | penalty | masker objective |",
+            "|---|---|---|---|---|",
+        ]
+        for name, r in scored.items():
+            per_mask = ", ".join(f"{v:.2f}" for v in r["per_mask"])
+            lines.append(f"| {name} | {per_mask} | {r['ssl']:.3f} | {r['penalty']:.2f} | {r['masker_objective']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -231,36 +358,52 @@ def main(argv):
             from keras_adios import encoders
             from keras_adios import layers
 
-            dataset, num_train, num_eval, epochs = "shapes32", 64, 64, 2
-            encoder = encoders.SmallResNet(input_shape=(32, 32, 3), widths=(8, 16))
+            dataset, num_train, num_eval, epochs = "shapes32", 128, 128, 2
+            models = {f"untrained {i}": encoders.SmallResNet(input_shape=(32, 32, 3), widths=(8, 16))
+                      for i in (1, 2)}
             masker = layers.MaskGenerator(num_masks=3, filters=8)
-            runs = ("untrained SmallResNet", "untrained MaskGenerator")
+            runs, masker_run = ["-", "-"], "untrained MaskGenerator"
+            loss_models = {"untrained": (_untrained_adios(masker), 1.0)}
         else:
-            if not FLAGS.encoder_run:
-                raise ValueError("Pass --encoder_run (a run folder with encoder.keras) or --quick.")
-            encoder, settings = _load_run(FLAGS.encoder_run, "encoder")
+            if not FLAGS.encoder_runs:
+                raise ValueError("Pass --encoder_runs (run folders with encoder.keras) or --quick.")
+            models, datasets, runs = {}, set(), list(FLAGS.encoder_runs)
+            for run_dir in runs:
+                encoder, settings = _load_run(run_dir, "encoder")
+                label = run_label(settings)
+                if label in models:
+                    label = f"{label} ({run_dir})"
+                models[label] = encoder
+                datasets.add(settings["dataset"])
+            if len(datasets) != 1:
+                raise ValueError(f"The encoder runs must share one dataset. Received: {sorted(datasets)}")
             masker = _load_run(FLAGS.masker_run, "masker")[0] if FLAGS.masker_run else None
-            dataset, num_train, num_eval, epochs = (settings["dataset"], FLAGS.num_train_images,
+            masker_run = FLAGS.masker_run
+            loss_models = {}
+            for run_dir in FLAGS.loss_runs:
+                model, settings = _load_run(run_dir, "adios")
+                loss_models[run_label(settings)] = (model, settings["sparsity_weight"])
+            dataset, num_train, num_eval, epochs = (datasets.pop(), FLAGS.num_train_images,
                                                     FLAGS.num_eval_images, FLAGS.probe_epochs)
-            runs = (FLAGS.encoder_run, FLAGS.masker_run)
         train, test = _data(dataset, num_train, num_eval, FLAGS.seed)
-        rows, hue = measure(encoder, masker, train, test, epochs, FLAGS.seed)
+        rows, hue = measure(models, masker, train, test, epochs, FLAGS.seed)
+        partitions = score_partitions(loss_models, masker, test)
     except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)
         sys.exit(1)
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": _commit(), "backend": keras.backend.backend(), "seconds": time.time() - start,
-        "encoder_run": runs[0], "masker_run": runs[1], "dataset": dataset, "probe_epochs": epochs,
+        "encoder_runs": runs, "masker_run": masker_run, "dataset": dataset, "probe_epochs": epochs,
         "num_train_images": num_train, "num_eval_images": num_eval,
         "chance": 1.0 / len(np.unique(train["labels"])), "seed": FLAGS.seed,
     }
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
     with open(FLAGS.output + ".json", "w") as f:
-        json.dump({"meta": meta, "rows": rows, "hue_accuracy": hue}, f, indent=2)
+        json.dump({"meta": meta, "rows": rows, "hue_accuracy": hue, "partitions": partitions}, f, indent=2)
     with open(FLAGS.output + ".md", "w") as f:
-        f.write(markdown(rows, hue, meta))
-    print(markdown(rows, hue, meta))
+        f.write(markdown(rows, hue, meta, partitions))
+    print(markdown(rows, hue, meta, partitions))
 
 
 if __name__ == "__main__":

@@ -57,14 +57,35 @@ def test_hidden_shares_and_most_of_the_object():
     np.testing.assert_allclose(pick, learned[..., 1])  # 0.625 of the object against 0.375
 
 
+def test_hard_partitions_cover_every_pixel_once():
+    parts = np.zeros((2, 6, 6), np.int32)
+    parts[0, 1:3, 1:4] = 1  # 6 px
+    parts[0, 3, 1:3] = 2  # 2 px
+    parts[1, 2:5, 2:5] = 2  # 9 px: the largest part of image 1 is part 2
+    parts[1, 0, 0] = 1
+    foreground = parts > 0
+    sets = occlusion.hard_partitions(foreground, parts, num_masks=4)
+    assert sorted(sets) == ["object split in two", "object whole in one mask"]
+    for masks in sets.values():
+        assert masks.shape == (2, 6, 6, 4)
+        np.testing.assert_array_equal(masks.sum(axis=-1), np.ones((2, 6, 6)))
+    whole, split = sets["object whole in one mask"], sets["object split in two"]
+    np.testing.assert_array_equal(whole[..., 0], foreground)
+    np.testing.assert_array_equal(split[..., 0], [parts[0] == 1, parts[1] == 2])
+    np.testing.assert_array_equal(split[..., 0] + split[..., 1], foreground)
+    assert not (whole[..., 1:] * foreground[..., None]).any()  # the bands are background only
+
+
 def test_quick_run_results_are_consistent(tmp_path):
     out = tmp_path / "occlusion"
     run_benchmark_script("occlusion.py", ["--quick", f"--output={out}"])
     with open(f"{out}.json") as f:
         result = json.load(f)
     rows = {r["variant"]: r for r in result["rows"]}
+    labels = ["untrained 1", "untrained 2"]
     for r in rows.values():
-        assert 0.0 <= r["accuracy"] <= 1.0
+        assert sorted(r["accuracy"]) == labels
+        assert all(0.0 <= a <= 1.0 for a in r["accuracy"].values())
     assert rows["original"]["object_hidden"] == 0.0 and rows["original"]["image_hidden"] == 0.0
     # The ground-truth occlusions split the object between them.
     split = rows["largest part hidden"]["object_hidden"] + rows["all but the largest part hidden"]["object_hidden"]
@@ -77,6 +98,15 @@ def test_quick_run_results_are_consistent(tmp_path):
     worst = rows["learned, most of the object"]["object_hidden"]
     assert worst >= max(r["object_hidden"] for r in learned) - 1e-6
     assert rows["random patches (75 %)"]["image_hidden"] == pytest.approx(0.75, abs=0.02)
-    assert 0.0 <= result["hue_accuracy"] <= 1.0
+    assert sorted(result["hue_accuracy"]) == labels
+    assert all(0.0 <= a <= 1.0 for a in result["hue_accuracy"].values())
     table = open(f"{out}.md").read()
-    assert "| learned, most of the object |" in table and "Hue of the largest part" in table
+    assert "| learned, most of the object |" in table and "hue of the largest part" in table
+    assert "| untrained 1 | untrained 2 |" in table
+    scored = result["partitions"]["untrained"]
+    assert sorted(scored) == ["learned masks", "object split in two", "object whole in one mask"]
+    for r in scored.values():
+        assert len(r["per_mask"]) == 3 and all(v > 0 for v in r["per_mask"])
+        assert r["ssl"] == pytest.approx(sum(r["per_mask"]))
+        assert r["penalty"] >= 3.0  # at least 1 per mask, 1 only at 50 % coverage
+        assert r["masker_objective"] == pytest.approx(r["ssl"] - 1.0 * r["penalty"])
