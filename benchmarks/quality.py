@@ -468,14 +468,15 @@ def plot_curves(records, rows, path):
     data = curves(records, rows)
     fig, axes = plt.subplots(1, len(CURVES), figsize=(14, 3.8))
     for ax, (key, title) in zip(axes, CURVES):
-        for row in rows:
+        for i, row in enumerate(rows):
             curve = data.get(row, {}).get(key)
             if curve is None:
                 continue
             objective, masking = row.split("_", 1)
             label = f"{objective} {MASKING_LABELS[masking]}"
-            (line,) = ax.plot(curve["steps"], curve["mean"], marker="o", markersize=3, label=label)
-            ax.fill_between(curve["steps"], curve["min"], curve["max"], color=line.get_color(), alpha=0.15)
+            color = f"C{i % 10}"  # one colour per row in every panel
+            ax.plot(curve["steps"], curve["mean"], color=color, marker="o", markersize=3, label=label)
+            ax.fill_between(curve["steps"], curve["min"], curve["max"], color=color, alpha=0.15)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
