@@ -128,8 +128,12 @@ def most_of_the_object(learned, foreground):
     return np.take_along_axis(np.asarray(learned), pick[:, None, None, None], axis=3)[..., 0]
 
 
-def occlusions(images, truth, masker=None, seed=0, batch_size=256):
-    """Every variant's occlusion of `images`: a dict name -> float masks `(B, H, W)`, 1 = hidden."""
+def occlusions(images, truth, learned=None, seed=0):
+    """Every variant's occlusion of `images`: a dict name -> float masks `(B, H, W)`, 1 = hidden.
+
+    `learned`: the masker's masks of `images` `(B, H, W, N)` (`compute_masks`), or None.
+    """
+    from keras_adios import evaluation
     from keras_adios import layers
 
     foreground, parts = truth["foreground"], truth["parts"]
@@ -139,19 +143,13 @@ def occlusions(images, truth, masker=None, seed=0, batch_size=256):
         "largest part hidden": big.astype(np.float32),
         "all but the largest part hidden": (foreground & ~big).astype(np.float32),
     }
-    if masker is not None:
-        learned = np.concatenate([
-            np.asarray(masker(images[i : i + batch_size], training=False))
-            for i in range(0, len(images), batch_size)
-        ])
+    if learned is not None:
         for n in range(learned.shape[-1]):
             out[f"learned, mask {n + 1}"] = learned[..., n]
         out["learned, most of the object"] = most_of_the_object(learned, foreground)
     for name, layer in (("random blocks (30 %)", layers.RandomBlockMasker(mask_ratio=0.3, seed=seed)),
                         ("random patches (75 %)", layers.RandomPatchMasker(mask_ratio=0.75, seed=seed))):
-        out[name] = np.concatenate([
-            np.asarray(layer(images[i : i + batch_size]))[..., 0] for i in range(0, len(images), batch_size)
-        ])
+        out[name] = evaluation.compute_masks(layer, images, batch_size=256)[..., 0]
     return out
 
 
@@ -211,12 +209,12 @@ def adversary_objective(model, images, mask_sets, sparsity_weight, batch_size=12
     return out
 
 
-def measure(encoders, masker, train, test, probe_epochs, seed):
+def measure(encoders, learned, train, test, probe_epochs, seed):
     """Per variant: each encoder's probe accuracy and the hidden shares; and each encoder's hue probe.
 
     Args:
         encoders: dict label -> frozen encoder (normalised NHWC images in).
-        masker: a mask generator for the learned-mask variants, or None.
+        learned: the masker's masks of the test images `(B, H, W, N)`, or None.
         train, test: `_data` splits (normalised `images`, uint8 `pixels`,
             `labels`, `foreground`, `parts`).
 
@@ -226,17 +224,19 @@ def measure(encoders, masker, train, test, probe_epochs, seed):
     """
     from keras_adios import evaluation
 
-    masks = occlusions(test["images"], test, masker=masker, seed=seed)
+    masks = occlusions(test["images"], test, learned=learned, seed=seed)
     variants = {name: (test["images"] * (1.0 - m[..., None]), test["labels"]) for name, m in masks.items()}
-    probe = {"epochs": probe_epochs, "seed": seed}
+    hue_train = largest_part_hue(train["pixels"], train["parts"])
+    hue_test = largest_part_hue(test["pixels"], test["parts"])
+    probe = {"epochs": probe_epochs, "seed": seed, "verbose": 0}
     accuracies, hue = {}, {}
     for label, encoder in encoders.items():
-        accuracies[label] = evaluation.background_robustness(
-            encoder, None, variants, train_data=(train["images"], train["labels"]), probe_kwargs=probe)
-        hue[label] = evaluation.background_robustness(
-            encoder, None, {"hue": (test["images"], largest_part_hue(test["pixels"], test["parts"]))},
-            train_data=(train["images"], largest_part_hue(train["pixels"], train["parts"])), probe_kwargs=probe,
-        )["hue"]
+        # One pass over the training images serves both probes.
+        features, _ = evaluation.extract_features(encoder, train["images"], batch_size=256)
+        _, classifier = evaluation.linear_probe(features, train["labels"], return_classifier=True, **probe)
+        accuracies[label] = evaluation.background_robustness(encoder, classifier, variants)
+        clean, _ = evaluation.extract_features(encoder, test["images"], batch_size=256)
+        hue[label] = evaluation.linear_probe(features, hue_train, clean, hue_test, **probe)["test_accuracy"]
     rows = []
     for name, m in masks.items():
         object_share, image_share = hidden_shares(m, test["foreground"])
@@ -245,17 +245,23 @@ def measure(encoders, masker, train, test, probe_epochs, seed):
     return rows, hue
 
 
-def score_partitions(loss_models, masker, test, batch_size=128):
-    """`adversary_objective` of every loss model, for the learned masks and the hand-made partitions."""
+def score_partitions(loss_models, learned, test, batch_size=128):
+    """`adversary_objective` of every loss model, for the learned masks and the hand-made partitions.
+
+    A model with its own masker is scored with that masker's masks, else with
+    `learned` (the `--masker_run` masks of the test images).
+    """
+    from keras_adios import evaluation
+
     out = {}
     for label, (model, sparsity_weight) in loss_models.items():
-        learner = model.masker if model.masker is not None else masker
-        if learner is None:
+        masks = learned
+        if model.masker is not None:
+            masks = evaluation.compute_masks(model.masker, test["images"], batch_size=256)
+        if masks is None:
             raise ValueError(f"{label}: the model has no masker; pass --masker_run for the learned masks.")
-        learned = np.concatenate([np.asarray(learner(test["images"][i : i + 256], training=False))
-                                  for i in range(0, len(test["images"]), 256)])
-        sets = {"learned masks": learned}
-        sets.update(hard_partitions(test["foreground"], test["parts"], learned.shape[-1]))
+        sets = {"learned masks": masks}
+        sets.update(hard_partitions(test["foreground"], test["parts"], masks.shape[-1]))
         out[label] = adversary_objective(model, test["images"], sets, sparsity_weight, batch_size)
     return out
 
@@ -348,6 +354,8 @@ def main(argv):
 
     import keras
 
+    from keras_adios import evaluation
+
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     from quality import _commit
 
@@ -386,8 +394,9 @@ def main(argv):
             dataset, num_train, num_eval, epochs = (datasets.pop(), FLAGS.num_train_images,
                                                     FLAGS.num_eval_images, FLAGS.probe_epochs)
         train, test = _data(dataset, num_train, num_eval, FLAGS.seed)
-        rows, hue = measure(models, masker, train, test, epochs, FLAGS.seed)
-        partitions = score_partitions(loss_models, masker, test)
+        learned = None if masker is None else evaluation.compute_masks(masker, test["images"], batch_size=256)
+        rows, hue = measure(models, learned, train, test, epochs, FLAGS.seed)
+        partitions = score_partitions(loss_models, learned, test)
     except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)
         sys.exit(1)
