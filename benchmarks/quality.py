@@ -320,6 +320,44 @@ def summarize(records, rows, masker_records=()):
     return summary
 
 
+def paired_differences(records, rows, keys=("linear_probe_accuracy", "knn_accuracy")):
+    """Each masked row minus its objective's no-mask row, paired by seed.
+
+    Returns ``{row: {key: {"mean", "se", "n", "seeds"}}}`` for every row whose
+    objective also has a ``none`` row, over the seeds both rows ran. ``se`` is the
+    standard error of the mean paired difference (std ddof=1 / sqrt(n); None for
+    one seed). A difference is resolved when ``|mean| > 2 * se``.
+    """
+    by_run = {(r["row"], r["seed"]): r["results"] for r in records}
+    out = {}
+    for row in rows:
+        objective, masking = row.split("_", 1)
+        base = f"{objective}_none"
+        if masking == "none" or base not in rows:
+            continue
+        out[row] = {}
+        for key in keys:
+            seeds = sorted(s for (name, s) in by_run if name == row and (base, s) in by_run
+                           and by_run[(row, s)].get(key) is not None
+                           and by_run[(base, s)].get(key) is not None)
+            diffs = [by_run[(row, s)][key] - by_run[(base, s)][key] for s in seeds]
+            if not diffs:
+                out[row][key] = None
+                continue
+            se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else None
+            out[row][key] = {"mean": float(np.mean(diffs)), "se": se, "n": len(diffs), "seeds": seeds}
+    return out
+
+
+def _difference_cell(stat):
+    if stat is None:
+        return "–"
+    if stat["se"] is None:
+        return f"{stat['mean']:+.3f} (1 seed)"
+    verdict = "resolved" if abs(stat["mean"]) > 2 * stat["se"] else "within 2 SE"
+    return f"{stat['mean']:+.3f} ± {stat['se']:.3f} ({stat['n']} seeds, {verdict})"
+
+
 def _cell(stat):
     if stat is None:
         return "–"
@@ -349,6 +387,21 @@ def markdown(summary, rows, meta):
         if reference in summary:
             cells = [_cell(summary[reference][key]) for key, _ in METRICS]
             lines.append(f"| – | {reference} | " + " | ".join(cells) + " |")
+    differences, difference_lines = meta.get("differences") or {}, []
+    if differences:
+        difference_lines += [
+            "Difference to the same objective without masks, paired by seed: mean ± standard "
+            "error (std ddof=1 / sqrt(n)); resolved when |mean| > 2 SE.",
+            "",
+            "| objective | masking | linear probe | kNN |",
+            "|---|---|---|---|",
+        ]
+        for row, stats in differences.items():
+            objective, masking = row.split("_", 1)
+            difference_lines.append(f"| {objective} | {MASKING_LABELS[masking]} | "
+                         f"{_difference_cell(stats['linear_probe_accuracy'])} | "
+                         f"{_difference_cell(stats['knn_accuracy'])} |")
+        difference_lines.append("")
     settings = meta["settings"]
     shown = ("dataset", "num_train_images", "num_eval_images", "epochs", "batch_size",
              "encoder", "encoder_widths", "optimizer", "learning_rate", "mask_learning_rate",
@@ -369,10 +422,13 @@ def markdown(summary, rows, meta):
         "",
         "Plots: `quality_accuracy%s.png` (accuracy per method), `quality_curves%s.png` (kNN accuracy, "
         "mask confidence and mask IoU against training steps, monitored every `monitor_every` epochs), "
-        "`quality_masks_over_epochs%s.png` (masks of %s, seed %s, over epochs)."
-        % (meta["suffix"], meta["suffix"], meta["suffix"], meta["mask_row"], meta["seeds"][0]),
+        % (meta["suffix"], meta["suffix"])
+        + ("`quality_masks_over_epochs%s.png` (masks of %s, seed %s, over epochs)."
+           % (meta["suffix"], meta["mask_grid"], meta["seeds"][0]) if meta.get("mask_grid") else
+           "no mask grid drawn by this invocation (no run folder of %s, seed %s, here)."
+           % (meta["mask_row"], meta["seeds"][0])),
         "",
-    ]
+    ] + difference_lines
     return "\n".join(lines)
 
 
@@ -571,7 +627,12 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
         "chance_accuracy": records[0]["results"]["chance_accuracy"],
         "mask_row": mask_row,
         "suffix": suffix,
+        "differences": paired_differences(records, rows),
     }
+    masks_dir = os.path.join(work_dir, mask_row, f"seed_{seeds[0]}", "masks")
+    # Results reused from JSON files (e.g. committed ones, in a fresh checkout)
+    # come without their run folders, hence without mask grids.
+    meta["mask_grid"] = mask_row if mask_row in rows and os.path.isdir(masks_dir) else None
     with open(os.path.join(output_dir, f"quality{suffix}.json"), "w") as f:
         json.dump({"meta": meta, "summary": summary, "runs": records, "references": masker_records},
                   f, indent=2, sort_keys=True)
@@ -582,13 +643,10 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
                 f.write("\n" + notes_file.read())
     plot_accuracy(summary, objectives, maskings, os.path.join(output_dir, f"quality_accuracy{suffix}.png"))
     plot_curves(records, rows, os.path.join(output_dir, f"quality_curves{suffix}.png"))
-    masks_dir = os.path.join(work_dir, mask_row, f"seed_{seeds[0]}", "masks")
-    if mask_row in rows and not os.path.isdir(masks_dir):
-        # Results reused from JSON files (e.g. committed ones, in a fresh checkout)
-        # come without their run folders.
+    if mask_row in rows and not meta["mask_grid"]:
         logging.warning("No run folder with mask grids at %s; quality_masks_over_epochs%s.png not written.",
                         masks_dir, suffix)
-    elif mask_row in rows:
+    elif meta["mask_grid"]:
         plot_masks_over_epochs(
             masks_dir, os.path.join(output_dir, f"quality_masks_over_epochs{suffix}.png"),
             num_vis_images=int(meta["settings"]["num_vis_images"]),

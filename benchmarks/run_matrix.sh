@@ -5,7 +5,13 @@
 # Resumable: every (dataset, row, seed) is one JSON file under runs/matrix/; rerun
 # this script after an interruption and it continues where it stopped. Order: the
 # cheapest informative comparison first (seed 0, shortcut data, none vs ADIOS), so a
-# partial matrix already answers something. Run it niced in the background:
+# partial matrix already answers something:
+#   1. seed 0, every SimCLR row, both datasets;
+#   2. the headline comparison, SimCLR without masks vs SimCLR+ADIOS, seeds 0-2, both
+#      datasets (quality_matrix_<dataset>_headline.*: the 3-seed means and standard errors);
+#   3. BYOL and SimSiam, none vs ADIOS, seed 0;
+#   4. seeds 1-2 of the other SimCLR rows (runs of step 2 are reused, not repeated).
+# Run it niced in the background:
 #
 #   nohup nice -n 10 bash benchmarks/run_matrix.sh > runs/matrix.log 2>&1 &
 #
@@ -26,20 +32,24 @@ DATASETS=(${MATRIX_DATASETS:-shapes32_shortcut shapes32})
 sync_in() { mkdir -p "runs/matrix/$1/results"; cp -n benchmarks/results/matrix/"$1"/*.json "runs/matrix/$1/results/" 2>/dev/null || true; }
 sync_out() { mkdir -p "benchmarks/results/matrix/$1"; cp runs/matrix/"$1"/results/*.json "benchmarks/results/matrix/$1/" 2>/dev/null || true; }
 for dataset in "${DATASETS[@]}"; do sync_in "$dataset"; done
-for i in "${!SEEDS[@]}"; do
-  seeds=$(IFS=,; echo "${SEEDS[*]:0:$((i + 1))}")
-  for dataset in "${DATASETS[@]}"; do
-    python benchmarks/quality.py "${COMMON[@]}" --dataset="$dataset" --objectives=simclr \
-      --maskings=none,adios,adios_s,random,block --seeds="$seeds" \
-      --work_dir="runs/matrix/$dataset" --tag="matrix_$dataset" --mask_row=simclr_adios || true
-    sync_out "$dataset"
-  done
-  if [ "$i" -eq 0 ]; then
-    for dataset in "${DATASETS[@]}"; do
-      python benchmarks/quality.py "${COMMON[@]}" --dataset="$dataset" --objectives=byol,simsiam \
-        --maskings=none,adios --seeds=0 \
-        --work_dir="runs/matrix/$dataset" --tag="matrix_${dataset}_others" --mask_row=byol_adios || true
-      sync_out "$dataset"
-    done
-  fi
+simclr() {  # simclr DATASET MASKINGS SEEDS TAG
+  python benchmarks/quality.py "${COMMON[@]}" --dataset="$1" --objectives=simclr \
+    --maskings="$2" --seeds="$3" --work_dir="runs/matrix/$1" --tag="$4" --mask_row=simclr_adios || true
+  sync_out "$1"
+}
+all_seeds=$(IFS=,; echo "${SEEDS[*]}")
+for dataset in "${DATASETS[@]}"; do
+  simclr "$dataset" none,adios,adios_s,random,block "${SEEDS[0]}" "matrix_$dataset"
+done
+for dataset in "${DATASETS[@]}"; do
+  simclr "$dataset" none,adios "$all_seeds" "matrix_${dataset}_headline"
+done
+for dataset in "${DATASETS[@]}"; do
+  python benchmarks/quality.py "${COMMON[@]}" --dataset="$dataset" --objectives=byol,simsiam \
+    --maskings=none,adios --seeds="${SEEDS[0]}" \
+    --work_dir="runs/matrix/$dataset" --tag="matrix_${dataset}_others" --mask_row=byol_adios || true
+  sync_out "$dataset"
+done
+for dataset in "${DATASETS[@]}"; do
+  simclr "$dataset" none,adios,adios_s,random,block "$all_seeds" "matrix_$dataset"
 done

@@ -142,3 +142,42 @@ def test_quick_run_curves_come_from_the_runs_history(two_runs):
     assert data["simclr_adios"]["mask_confidence"]["steps"] == [steps_per_epoch]
     assert data["simclr_adios"]["mask_confidence"]["mean"] == [adios["history"][-1]["mask_confidence"]]
     assert 0.0 <= data["simclr_none"]["val_knn_accuracy"]["mean"][0] <= 1.0
+
+
+def _scored(row, seed, probe, knn):
+    return {"row": row, "seed": seed, "results": {"linear_probe_accuracy": probe, "knn_accuracy": knn}}
+
+
+def test_paired_differences_by_hand():
+    records = [
+        _scored("simclr_none", 0, 0.20, 0.10), _scored("simclr_adios", 0, 0.25, 0.10),
+        _scored("simclr_none", 1, 0.30, 0.20), _scored("simclr_adios", 1, 0.32, 0.25),
+        _scored("simclr_none", 2, 0.40, 0.30), _scored("simclr_adios", 2, 0.41, None),
+        _scored("simclr_adios", 3, 0.50, 0.50),  # no baseline for seed 3: not paired
+        _scored("byol_adios", 0, 0.3, 0.3),  # no byol_none row
+    ]
+    rows = ["simclr_none", "simclr_adios", "byol_adios"]
+    out = quality.paired_differences(records, rows)
+    assert set(out) == {"simclr_adios"}
+    probe = out["simclr_adios"]["linear_probe_accuracy"]
+    diffs = [0.05, 0.02, 0.01]
+    mean = sum(diffs) / 3
+    se = (sum((d - mean) ** 2 for d in diffs) / 2) ** 0.5 / 3 ** 0.5
+    assert probe["seeds"] == [0, 1, 2] and probe["n"] == 3
+    assert probe["mean"] == pytest.approx(mean) and probe["se"] == pytest.approx(se)
+    knn = out["simclr_adios"]["knn_accuracy"]
+    assert knn["seeds"] == [0, 1] and knn["mean"] == pytest.approx(0.025)
+    assert knn["se"] == pytest.approx(0.025)  # |0.0 - 0.05| / sqrt(2) / sqrt(2)
+    assert "+0.027 ± 0.012 (3 seeds, resolved)" == quality._difference_cell(probe)
+    assert "within 2 SE" in quality._difference_cell(knn)
+
+
+def test_table_shows_differences_and_says_when_no_mask_grid_was_drawn(two_runs):
+    first, second = two_runs["table_first"], two_runs["table_second"]
+    assert "| simclr | ADIOS | " in first.split("Difference to the same objective")[1]
+    assert "(1 seed)" in first
+    assert "`quality_masks_over_epochs.png` (masks of simclr_adios, seed 0" in first
+    # Second run: the run folder was removed, the grid was not redrawn, and the table says so.
+    assert "no mask grid drawn by this invocation" in second
+    assert two_runs["second"]["meta"]["mask_grid"] is None
+    assert two_runs["first"]["meta"]["mask_grid"] == "simclr_adios"
