@@ -240,10 +240,16 @@ def _clear_stale_run_dir(settings):
     shutil.rmtree(run_dir)
 
 
+UNTRAINED_MASKER_DIR = "untrained_masker"
+
+
 def untrained_masker_run(runs, seed, work_dir):
     """The reference run of a freshly initialised mask generator for `seed`."""
     source = next(r for r in runs if r["seed"] == seed and r["masking"] in ("adios", "adios_s"))
-    settings = dict(source["settings"], masking="adios")
+    # An untrained masker does not depend on the objective: one reference per seed
+    # serves the SimCLR, BYOL and SimSiam rows alike.
+    settings = dict(source["settings"], masking="adios", objective="simclr",
+                    output_dir=os.path.join(work_dir, UNTRAINED_MASKER_DIR, f"seed_{seed}"))
     path = os.path.join(work_dir, "results", f"untrained_masker__seed_{seed}.json")
     return {"row": UNTRAINED_MASKER, "seed": seed, "settings": settings, "path": path}
 

@@ -181,3 +181,16 @@ def test_table_shows_differences_and_says_when_no_mask_grid_was_drawn(two_runs):
     assert "no mask grid drawn by this invocation" in second
     assert two_runs["second"]["meta"]["mask_grid"] is None
     assert two_runs["first"]["meta"]["mask_grid"] == "simclr_adios"
+
+
+def test_one_untrained_masker_reference_for_every_objective(tmp_path):
+    base = {"dataset": "shapes32", "num_train_images": 128, "num_eval_images": 64, "epochs": 1}
+    references = []
+    for objectives in (["simclr"], ["byol", "simsiam"]):
+        runs = quality.plan(objectives, ["none", "adios"], [3], base, str(tmp_path))
+        references.append(quality.untrained_masker_run(runs, 3, str(tmp_path)))
+    assert references[0] == references[1]
+    assert references[0]["path"].endswith("untrained_masker__seed_3.json")
+    # Another seed, another reference.
+    runs = quality.plan(["simclr"], ["adios_s"], [4], base, str(tmp_path))
+    assert quality.untrained_masker_run(runs, 4, str(tmp_path))["settings"]["seed"] == 4
