@@ -343,15 +343,13 @@ def paired_differences(records, rows, keys=("linear_probe_accuracy", "knn_accura
             continue
         out[row] = {}
         for key in keys:
-            seeds = sorted(s for (name, s) in by_run if name == row and (base, s) in by_run
-                           and by_run[(row, s)].get(key) is not None
-                           and by_run[(base, s)].get(key) is not None)
-            diffs = [by_run[(row, s)][key] - by_run[(base, s)][key] for s in seeds]
-            if not diffs:
-                out[row][key] = None
-                continue
-            se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else None
-            out[row][key] = {"mean": float(np.mean(diffs)), "se": se, "n": len(diffs), "seeds": seeds}
+            seeds = sorted(s for (name, s), res in by_run.items() if name == row and res.get(key) is not None
+                           and by_run.get((base, s), {}).get(key) is not None)
+            stat = mean_std([by_run[(row, s)][key] - by_run[(base, s)][key] for s in seeds])
+            out[row][key] = stat and {
+                "mean": stat["mean"], "n": stat["n"], "seeds": seeds,
+                "se": stat["std"] / math.sqrt(stat["n"]) if stat["n"] > 1 else None,
+            }
     return out
 
 
