@@ -326,7 +326,15 @@ def summarize(records, rows, masker_records=()):
     return summary
 
 
-def paired_differences(records, rows, keys=("linear_probe_accuracy", "knn_accuracy")):
+DIFFERENCE_METRICS = (
+    ("linear_probe_accuracy", "linear probe"),
+    ("knn_accuracy", "kNN"),
+    ("background_only_fg_accuracy", "only-fg"),
+    ("background_mixed_rand_accuracy", "mixed-rand"),
+)
+
+
+def paired_differences(records, rows, keys=tuple(key for key, _ in DIFFERENCE_METRICS)):
     """Each masked row minus its objective's no-mask row, paired by seed.
 
     Returns ``{row: {key: {"mean", "se", "n", "seeds"}}}`` for every row whose
@@ -397,14 +405,13 @@ def markdown(summary, rows, meta):
             "Difference to the same objective without masks, paired by seed: mean ± standard "
             "error (std ddof=1 / sqrt(n)); resolved when |mean| > 2 SE.",
             "",
-            "| objective | masking | linear probe | kNN |",
-            "|---|---|---|---|",
+            "| objective | masking | " + " | ".join(title for _, title in DIFFERENCE_METRICS) + " |",
+            "|---|---|" + "---|" * len(DIFFERENCE_METRICS),
         ]
         for row, stats in differences.items():
             objective, masking = row.split("_", 1)
-            difference_lines.append(f"| {objective} | {MASKING_LABELS[masking]} | "
-                         f"{_difference_cell(stats['linear_probe_accuracy'])} | "
-                         f"{_difference_cell(stats['knn_accuracy'])} |")
+            cells = [_difference_cell(stats.get(key)) for key, _ in DIFFERENCE_METRICS]
+            difference_lines.append(f"| {objective} | {MASKING_LABELS[masking]} | " + " | ".join(cells) + " |")
         difference_lines.append("")
     settings = meta["settings"]
     shown = ("dataset", "num_train_images", "num_eval_images", "epochs", "batch_size",

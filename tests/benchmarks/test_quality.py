@@ -170,11 +170,26 @@ def test_paired_differences_by_hand():
     assert knn["se"] == pytest.approx(0.025)  # |0.0 - 0.05| / sqrt(2) / sqrt(2)
     assert "+0.027 ± 0.012 (3 seeds, resolved)" == quality._difference_cell(probe)
     assert "within 2 SE" in quality._difference_cell(knn)
+    # The background-robustness columns are paired the same way; absent ones are None.
+    assert out["simclr_adios"]["background_mixed_rand_accuracy"] is None
+
+
+def test_paired_differences_cover_the_background_columns():
+    records = [_scored("simclr_none", s, 0.2, 0.2) for s in (0, 1)] + [
+        _scored("simclr_adios", s, 0.2, 0.2) for s in (0, 1)]
+    for record, only_fg, mixed_rand in zip(records, (0.10, 0.20, 0.15, 0.30), (0.3, 0.3, 0.4, 0.2)):
+        record["results"].update(background_only_fg_accuracy=only_fg, background_mixed_rand_accuracy=mixed_rand)
+    out = quality.paired_differences(records, ["simclr_none", "simclr_adios"])["simclr_adios"]
+    assert out["background_only_fg_accuracy"]["mean"] == pytest.approx(0.075)  # (0.05 + 0.10) / 2
+    assert out["background_only_fg_accuracy"]["se"] == pytest.approx(0.025)
+    assert out["background_mixed_rand_accuracy"]["mean"] == pytest.approx(0.0)  # (+0.1 - 0.1) / 2
 
 
 def test_table_shows_differences_and_says_when_no_mask_grid_was_drawn(two_runs):
     first, second = two_runs["table_first"], two_runs["table_second"]
-    assert "| simclr | ADIOS | " in first.split("Difference to the same objective")[1]
+    differences = first.split("Difference to the same objective")[1]
+    assert "| objective | masking | linear probe | kNN | only-fg | mixed-rand |" in differences
+    assert "| simclr | ADIOS | " in differences
     assert "(1 seed)" in first
     assert "`quality_masks_over_epochs.png` (masks of simclr_adios, seed 0" in first
     # Second run: the run folder was removed, the grid was not redrawn, and the table says so.
