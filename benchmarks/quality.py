@@ -295,9 +295,13 @@ def _write_json(record, path):
     os.replace(tmp, path)  # a kill never leaves a half-written result
 
 
+def _finite(value):
+    return value is not None and math.isfinite(float(value))
+
+
 def mean_std(values):
     """Mean and sample std (ddof=1; 0 for a single value) of the finite values."""
-    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    values = [float(v) for v in values if _finite(v)]
     if not values:
         return None
     std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -326,15 +330,12 @@ def summarize(records, rows, masker_records=()):
     return summary
 
 
-DIFFERENCE_METRICS = (
-    ("linear_probe_accuracy", "linear probe"),
-    ("knn_accuracy", "kNN"),
-    ("background_only_fg_accuracy", "only-fg"),
-    ("background_mixed_rand_accuracy", "mixed-rand"),
-)
+# The columns of METRICS whose difference to the no-mask row is tabulated.
+DIFFERENCE_KEYS = ("linear_probe_accuracy", "knn_accuracy", "background_only_fg_accuracy",
+                   "background_mixed_rand_accuracy")
 
 
-def paired_differences(records, rows, keys=tuple(key for key, _ in DIFFERENCE_METRICS)):
+def paired_differences(records, rows, keys=DIFFERENCE_KEYS):
     """Each masked row minus its objective's no-mask row, paired by seed.
 
     Returns ``{row: {key: {"mean", "se", "n", "seeds"}}}`` for every row whose
@@ -351,8 +352,8 @@ def paired_differences(records, rows, keys=tuple(key for key, _ in DIFFERENCE_ME
             continue
         out[row] = {}
         for key in keys:
-            seeds = sorted(s for (name, s), res in by_run.items() if name == row and res.get(key) is not None
-                           and by_run.get((base, s), {}).get(key) is not None)
+            seeds = sorted(s for (name, s), res in by_run.items() if name == row and _finite(res.get(key))
+                           and _finite(by_run.get((base, s), {}).get(key)))
             stat = mean_std([by_run[(row, s)][key] - by_run[(base, s)][key] for s in seeds])
             out[row][key] = stat and {
                 "mean": stat["mean"], "n": stat["n"], "seeds": seeds,
@@ -405,12 +406,12 @@ def markdown(summary, rows, meta):
             "Difference to the same objective without masks, paired by seed: mean ± standard "
             "error (std ddof=1 / sqrt(n)); resolved when |mean| > 2 SE.",
             "",
-            "| objective | masking | " + " | ".join(title for _, title in DIFFERENCE_METRICS) + " |",
-            "|---|---|" + "---|" * len(DIFFERENCE_METRICS),
+            "| objective | masking | " + " | ".join(dict(METRICS)[key] for key in DIFFERENCE_KEYS) + " |",
+            "|---|---|" + "---|" * len(DIFFERENCE_KEYS),
         ]
         for row, stats in differences.items():
             objective, masking = row.split("_", 1)
-            cells = [_difference_cell(stats.get(key)) for key, _ in DIFFERENCE_METRICS]
+            cells = [_difference_cell(stats.get(key)) for key in DIFFERENCE_KEYS]
             difference_lines.append(f"| {objective} | {MASKING_LABELS[masking]} | " + " | ".join(cells) + " |")
         difference_lines.append("")
     settings = meta["settings"]

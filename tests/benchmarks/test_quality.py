@@ -153,6 +153,7 @@ def test_paired_differences_by_hand():
         _scored("simclr_none", 0, 0.20, 0.10), _scored("simclr_adios", 0, 0.25, 0.10),
         _scored("simclr_none", 1, 0.30, 0.20), _scored("simclr_adios", 1, 0.32, 0.25),
         _scored("simclr_none", 2, 0.40, 0.30), _scored("simclr_adios", 2, 0.41, None),
+        _scored("simclr_none", 4, float("nan"), 0.1), _scored("simclr_adios", 4, 0.3, float("nan")),  # not paired
         _scored("simclr_adios", 3, 0.50, 0.50),  # no baseline for seed 3: not paired
         _scored("byol_adios", 0, 0.3, 0.3),  # no byol_none row
     ]
