@@ -435,10 +435,7 @@ def markdown(summary, rows, meta):
         "Plots: `quality_accuracy%s.png` (accuracy per method), `quality_curves%s.png` (kNN accuracy, "
         "mask confidence and mask IoU against training steps, monitored every `monitor_every` epochs), "
         % (meta["suffix"], meta["suffix"])
-        + ("`quality_masks_over_epochs%s.png` (masks of %s, seed %s, over epochs)."
-           % (meta["suffix"], meta["mask_grid"], meta["seeds"][0]) if meta.get("mask_grid") else
-           "no mask grid drawn by this invocation (no run folder of %s, seed %s, here)."
-           % (meta["mask_row"], meta["seeds"][0])),
+        + _mask_grid_sentence(meta),
         "",
     ] + difference_lines
     return "\n".join(lines)
@@ -555,6 +552,40 @@ def plot_curves(records, rows, path):
     return data
 
 
+def _mask_grid_sentence(meta):
+    """Which mask grid `quality_masks_over_epochs<suffix>.png` shows, for the table."""
+    name = "`quality_masks_over_epochs%s.png`" % meta["suffix"]
+    if meta.get("mask_grid"):
+        return "%s (masks of %s, seed %s, over epochs)." % (name, meta["mask_grid"], meta["seeds"][0])
+    missing = "no run folder of %s, seed %s, here" % (meta["mask_row"], meta["seeds"][0])
+    kept = meta.get("mask_grid_kept")
+    if kept:
+        return "%s (masks of %s, seed %s, over epochs; drawn on %s and kept: %s)." % (
+            name, kept["row"], kept["seed"], kept["drawn"], missing)
+    return "no mask grid drawn by this invocation (%s)." % missing
+
+
+def kept_mask_grid(output_dir, suffix):
+    """The mask grid an earlier invocation drew in `output_dir`, if its picture is still there.
+
+    Reusing committed results (a fresh checkout resuming the matrix) leaves no run
+    folders, hence nothing to redraw; the picture drawn before stays valid for
+    the same row and seed, so the table keeps naming it. Returns
+    `{"row", "seed", "drawn"}` or None.
+    """
+    picture = os.path.join(output_dir, f"quality_masks_over_epochs{suffix}.png")
+    try:
+        with open(os.path.join(output_dir, f"quality{suffix}.json")) as f:
+            previous = json.load(f)["meta"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if not os.path.exists(picture):
+        return None
+    if previous.get("mask_grid"):
+        return {"row": previous["mask_grid"], "seed": previous["seeds"][0], "drawn": previous["date"]}
+    return previous.get("mask_grid_kept")
+
+
 def plot_masks_over_epochs(masks_dir, path, max_epochs=4, image_rows=4, num_vis_images=8):
     """Stacks the first `image_rows` images of the grids of up to `max_epochs` epochs."""
     import matplotlib
@@ -645,6 +676,7 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
     # Results reused from JSON files (e.g. committed ones, in a fresh checkout)
     # come without their run folders, hence without mask grids.
     meta["mask_grid"] = mask_row if mask_row in rows and os.path.isdir(masks_dir) else None
+    meta["mask_grid_kept"] = None if meta["mask_grid"] else kept_mask_grid(output_dir, suffix)
     with open(os.path.join(output_dir, f"quality{suffix}.json"), "w") as f:
         json.dump({"meta": meta, "summary": summary, "runs": records, "references": masker_records},
                   f, indent=2, sort_keys=True)
@@ -656,8 +688,9 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
     plot_accuracy(summary, objectives, maskings, os.path.join(output_dir, f"quality_accuracy{suffix}.png"))
     plot_curves(records, rows, os.path.join(output_dir, f"quality_curves{suffix}.png"))
     if mask_row in rows and not meta["mask_grid"]:
-        logging.warning("No run folder with mask grids at %s; quality_masks_over_epochs%s.png not written.",
-                        masks_dir, suffix)
+        logging.warning("No run folder with mask grids at %s; quality_masks_over_epochs%s.png not %s.",
+                        masks_dir, suffix, "redrawn (the earlier one is kept)" if meta["mask_grid_kept"]
+                        else "written")
     elif meta["mask_grid"]:
         plot_masks_over_epochs(
             masks_dir, os.path.join(output_dir, f"quality_masks_over_epochs{suffix}.png"),

@@ -186,17 +186,34 @@ def test_paired_differences_cover_the_background_columns():
     assert out["background_mixed_rand_accuracy"]["mean"] == pytest.approx(0.0)  # (+0.1 - 0.1) / 2
 
 
-def test_table_shows_differences_and_says_when_no_mask_grid_was_drawn(two_runs):
+def test_table_shows_differences_and_names_a_mask_grid_kept_from_before(two_runs):
     first, second = two_runs["table_first"], two_runs["table_second"]
     differences = first.split("Difference to the same objective")[1]
     assert "| objective | masking | linear probe | kNN | only-fg | mixed-rand |" in differences
     assert "| simclr | ADIOS | " in differences
     assert "(1 seed)" in first
     assert "`quality_masks_over_epochs.png` (masks of simclr_adios, seed 0" in first
-    # Second run: the run folder was removed, the grid was not redrawn, and the table says so.
-    assert "no mask grid drawn by this invocation" in second
+    # Second run: the run folder was removed, so the grid was not redrawn; the
+    # picture the first run drew is still there, and the table names it as kept.
     assert two_runs["second"]["meta"]["mask_grid"] is None
     assert two_runs["first"]["meta"]["mask_grid"] == "simclr_adios"
+    kept = two_runs["second"]["meta"]["mask_grid_kept"]
+    assert kept == {"row": "simclr_adios", "seed": 0, "drawn": two_runs["first"]["meta"]["date"]}
+    assert "(masks of simclr_adios, seed 0, over epochs; drawn on " in second
+    assert "and kept: no run folder of simclr_adios, seed 0, here)" in second
+
+
+def test_the_table_says_when_there_is_no_mask_grid_at_all(tmp_path):
+    meta = {"suffix": "_x", "mask_row": "simclr_adios", "seeds": [2], "mask_grid": None}
+    assert quality._mask_grid_sentence(meta) == (
+        "no mask grid drawn by this invocation (no run folder of simclr_adios, seed 2, here).")
+    # Nothing drawn before in this folder (or its picture is gone): nothing to keep.
+    assert quality.kept_mask_grid(str(tmp_path), "_x") is None
+    (tmp_path / "quality_x.json").write_text(json.dumps(
+        {"meta": {"mask_grid": "simclr_adios", "seeds": [2], "date": "d"}}))
+    assert quality.kept_mask_grid(str(tmp_path), "_x") is None
+    (tmp_path / "quality_masks_over_epochs_x.png").write_bytes(b"png")
+    assert quality.kept_mask_grid(str(tmp_path), "_x") == {"row": "simclr_adios", "seed": 2, "drawn": "d"}
 
 
 def test_one_untrained_masker_reference_for_every_objective(tmp_path):
