@@ -1,4 +1,4 @@
-"""The README's "Using the library" block runs as written (current backend)."""
+"""The README's "Using the library" block runs as written (current backend), and every path it names exists."""
 
 import os
 
@@ -28,3 +28,26 @@ def test_using_the_library_block_runs(tmp_path, monkeypatch):
     assert masks.shape == (128, 32, 32, 4)
     np.testing.assert_allclose(masks.sum(-1), 1.0, atol=1e-5)
     assert (tmp_path / "adios.keras").exists()
+
+
+def test_every_repository_path_the_readme_names_exists():
+    """Links, pictures and `path/like/this` mentions of the README and docs/ point at real files."""
+    import glob
+    import re
+
+    made_at_run_time = {"guides/runs/"}  # the guides' output folder (git ignores it)
+    missing = []
+    for name in ["README.md"] + sorted(glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True)):
+        path = os.path.join(ROOT, name)
+        text = open(path).read()
+        for target in re.findall(r"\]\(([^)#\s]+)\)", text):
+            if not target.startswith(("http://", "https://", "mailto:")):
+                if not os.path.exists(os.path.join(os.path.dirname(path), target)):
+                    missing.append((name, target))
+        for target in re.findall(r"`((?:benchmarks|docs|examples|guides|keras_adios|scripts|tests)/[^`\s]+)`", text):
+            target = target.split("::")[0]
+            if re.search(r"[<>*{}]", target) or target in made_at_run_time:
+                continue  # a pattern, not a file
+            if not os.path.exists(os.path.join(ROOT, target)):
+                missing.append((name, target))
+    assert not missing, missing
