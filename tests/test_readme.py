@@ -1,4 +1,5 @@
-"""The README's "Using the library" block runs as written (current backend), and every path it names exists."""
+"""The README's "Using the library" block runs as written (current backend),
+and every path the README names exists."""
 
 import os
 
@@ -44,7 +45,8 @@ def test_every_repository_path_the_readme_names_exists():
             if not target.startswith(("http://", "https://", "mailto:")):
                 if not os.path.exists(os.path.join(os.path.dirname(path), target)):
                     missing.append((name, target))
-        for target in re.findall(r"`((?:benchmarks|docs|examples|guides|keras_adios|scripts|tests)/[^`\s]+)`", text):
+        mentioned = r"`((?:benchmarks|docs|examples|guides|keras_adios|scripts|tests)/[^`\s]+)`"
+        for target in re.findall(mentioned, text):
             target = target.split("::")[0]
             if re.search(r"[<>*{}]", target) or target in made_at_run_time:
                 continue  # a pattern, not a file
