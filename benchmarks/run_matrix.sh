@@ -2,7 +2,7 @@
 # The quality matrix at the calibrated budget (benchmarks/results/calibration.md:
 # SmallResNet 16,32,64, batch 128, 10k images, Adam 2e-3; 20 epochs = 1560 steps,
 # where plain SimCLR is already +0.13 probe / +0.18 kNN over the untrained encoder).
-# Resumable: every (dataset, row, seed) is one JSON file under runs/matrix/; rerun
+# Resumable: every (dataset, row, seed) is one JSON file under benchmarks/results/matrix/; rerun
 # this script after an interruption and it continues where it stopped. Order: the
 # cheapest informative comparison first (seed 0, shortcut data, none vs ADIOS), so a
 # partial matrix already answers something:
@@ -28,15 +28,23 @@ COMMON=(--num_train_images=10000 --num_eval_images=1000 --epochs=20 --batch_size
 SEEDS=(${MATRIX_SEEDS:-0 1 2})
 DATASETS=(${MATRIX_DATASETS:-shapes32_shortcut shapes32})
 # Finished runs are committed as one JSON each under benchmarks/results/matrix/<dataset>/
-# (runs/ is not part of the repository): copied in before, and out after every invocation,
-# so a fresh checkout resumes the matrix where the last one stopped.
-sync_in() { mkdir -p "runs/matrix/$1/results"; cp -n benchmarks/results/matrix/"$1"/*.json "runs/matrix/$1/results/" 2>/dev/null || true; }
-sync_out() { mkdir -p "benchmarks/results/matrix/$1"; cp runs/matrix/"$1"/results/*.json "benchmarks/results/matrix/$1/" 2>/dev/null || true; }
-for dataset in "${DATASETS[@]}"; do sync_in "$dataset"; done
+# (runs/ is not part of the repository). The work folder's results/ is a link to that
+# folder, so each run's JSON lands in the repository the moment the run ends (a session
+# that stops mid-matrix loses at most the run in progress), and a fresh checkout resumes
+# the matrix where the last one stopped.
+link_results() {
+  local results="runs/matrix/$1/results" target="benchmarks/results/matrix/$1"
+  mkdir -p "runs/matrix/$1" "$target"
+  if [ -d "$results" ] && [ ! -L "$results" ]; then  # a folder from an older version of this script
+    cp -n "$results"/*.json "$target/" 2>/dev/null || true
+    rm -r "$results"
+  fi
+  ln -sfn "$ROOT/$target" "$results"
+}
+for dataset in "${DATASETS[@]}"; do link_results "$dataset"; done
 simclr() {  # simclr DATASET MASKINGS SEEDS TAG
   python benchmarks/quality.py "${COMMON[@]}" --dataset="$1" --objectives=simclr \
     --maskings="$2" --seeds="$3" --work_dir="runs/matrix/$1" --tag="$4" --mask_row=simclr_adios || true
-  sync_out "$1"
 }
 all_seeds=$(IFS=,; echo "${SEEDS[*]}")
 for dataset in "${DATASETS[@]}"; do
@@ -49,7 +57,6 @@ others() {  # others DATASET: BYOL and SimSiam, none vs ADIOS, first seed
   python benchmarks/quality.py "${COMMON[@]}" --dataset="$1" --objectives=byol,simsiam \
     --maskings=none,adios --seeds="${SEEDS[0]}" \
     --work_dir="runs/matrix/$1" --tag="matrix_${1}_others" --mask_row=byol_adios || true
-  sync_out "$1"
 }
 others "${DATASETS[0]}"
 for dataset in "${DATASETS[@]}"; do
