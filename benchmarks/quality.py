@@ -335,6 +335,20 @@ DIFFERENCE_KEYS = ("linear_probe_accuracy", "knn_accuracy", "background_only_fg_
                    "background_mixed_rand_accuracy")
 
 
+def _paired(by_run, row, base, keys):
+    """`row` minus `base` per key, over the seeds where both have a finite value."""
+    out = {}
+    for key in keys:
+        seeds = sorted(s for (name, s), res in by_run.items() if name == row and _finite(res.get(key))
+                       and _finite(by_run.get((base, s), {}).get(key)))
+        stat = mean_std([by_run[(row, s)][key] - by_run[(base, s)][key] for s in seeds])
+        out[key] = stat and {
+            "mean": stat["mean"], "n": stat["n"], "seeds": seeds,
+            "se": stat["std"] / math.sqrt(stat["n"]) if stat["n"] > 1 else None,
+        }
+    return out
+
+
 def paired_differences(records, rows, keys=DIFFERENCE_KEYS):
     """Each masked row minus its objective's no-mask row, paired by seed.
 
@@ -350,15 +364,42 @@ def paired_differences(records, rows, keys=DIFFERENCE_KEYS):
         base = f"{objective}_none"
         if masking == "none" or base not in rows:
             continue
-        out[row] = {}
-        for key in keys:
-            seeds = sorted(s for (name, s), res in by_run.items() if name == row and _finite(res.get(key))
-                           and _finite(by_run.get((base, s), {}).get(key)))
-            stat = mean_std([by_run[(row, s)][key] - by_run[(base, s)][key] for s in seeds])
-            out[row][key] = stat and {
-                "mean": stat["mean"], "n": stat["n"], "seeds": seeds,
-                "se": stat["std"] / math.sqrt(stat["n"]) if stat["n"] > 1 else None,
-            }
+        out[row] = _paired(by_run, row, base, keys)
+    return out
+
+
+# (masking, masking it is compared with) besides the no-mask baseline: does the
+# learned masker beat masks that are not learned, and is ADIOS-s (one mask per
+# image, the variant run at scale) as good as ADIOS for less training time.
+COMPARISONS = (("adios", "random"), ("adios", "block"), ("adios_s", "adios"))
+
+
+def paired_comparisons(records, rows, pairs=COMPARISONS, keys=DIFFERENCE_KEYS):
+    """ADIOS against the masks that are not learned, and ADIOS-s against ADIOS.
+
+    For each objective and each `(masking, other)` of `pairs` where both rows ran,
+    the paired difference of every key (as in `paired_differences`) and
+    ``train_time_ratio``: the mean over paired seeds of the row's training seconds
+    over the other's (the runs ran one after another, not side by side, on a
+    shared machine, so this ratio is indicative). Returns
+    ``{"row vs other_row": {key: stat, "train_time_ratio": {...}}}``.
+    """
+    by_run = {(r["row"], r["seed"]): r["results"] for r in records}
+    out = {}
+    for row in rows:
+        objective, masking = row.split("_", 1)
+        for first, other in pairs:
+            base = f"{objective}_{other}"
+            if masking != first or base not in rows:
+                continue
+            stats = _paired(by_run, row, base, keys)
+            seeds = sorted(s for (name, s), res in by_run.items() if name == row
+                           and _finite(res.get("train_seconds"))
+                           and _finite(by_run.get((base, s), {}).get("train_seconds")))
+            ratio = mean_std([by_run[(row, s)]["train_seconds"] / by_run[(base, s)]["train_seconds"]
+                              for s in seeds])
+            stats["train_time_ratio"] = ratio and {"mean": ratio["mean"], "n": ratio["n"], "seeds": seeds}
+            out[f"{row} vs {base}"] = stats
     return out
 
 
@@ -413,6 +454,27 @@ def markdown(summary, rows, meta):
             objective, masking = row.split("_", 1)
             cells = [_difference_cell(stats.get(key)) for key in DIFFERENCE_KEYS]
             difference_lines.append(f"| {objective} | {MASKING_LABELS[masking]} | " + " | ".join(cells) + " |")
+        difference_lines.append("")
+    comparisons = meta.get("comparisons") or {}
+    if comparisons:
+        difference_lines += [
+            "ADIOS against the masks that are not learned, and ADIOS-s against ADIOS: the first "
+            "row minus the second, paired by seed (same statistics); train time: the mean ratio "
+            "of the training times (runs one after another on a shared machine: indicative).",
+            "",
+            "| objective | masking | against | " + " | ".join(dict(METRICS)[key] for key in DIFFERENCE_KEYS)
+            + " | train time |",
+            "|---|---|---|" + "---|" * (len(DIFFERENCE_KEYS) + 1),
+        ]
+        for pair, stats in comparisons.items():
+            row, base = pair.split(" vs ")
+            objective, masking = row.split("_", 1)
+            ratio = stats.get("train_time_ratio")
+            cells = [_difference_cell(stats.get(key)) for key in DIFFERENCE_KEYS]
+            cells.append(f"{ratio['mean']:.2f}x" if ratio else "–")
+            difference_lines.append(
+                f"| {objective} | {MASKING_LABELS[masking]} | {MASKING_LABELS[base.split('_', 1)[1]]} | "
+                + " | ".join(cells) + " |")
         difference_lines.append("")
     settings = meta["settings"]
     shown = ("dataset", "num_train_images", "num_eval_images", "epochs", "batch_size",
@@ -583,6 +645,9 @@ def kept_mask_grid(output_dir, suffix):
         return None
     if previous.get("mask_grid"):
         return {"row": previous["mask_grid"], "seed": previous["seeds"][0], "drawn": previous["date"]}
+    if "mask_grid" not in previous and previous.get("mask_row"):
+        # Written before tables recorded the grid: its picture is of that run's mask_row.
+        return {"row": previous["mask_row"], "seed": previous["seeds"][0], "drawn": previous["date"]}
     return previous.get("mask_grid_kept")
 
 
@@ -671,6 +736,7 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
         "mask_row": mask_row,
         "suffix": suffix,
         "differences": paired_differences(records, rows),
+        "comparisons": paired_comparisons(records, rows),
     }
     masks_dir = os.path.join(work_dir, mask_row, f"seed_{seeds[0]}", "masks")
     # Results reused from JSON files (e.g. committed ones, in a fresh checkout)

@@ -186,6 +186,35 @@ def test_paired_differences_cover_the_background_columns():
     assert out["background_mixed_rand_accuracy"]["mean"] == pytest.approx(0.0)  # (+0.1 - 0.1) / 2
 
 
+def test_paired_comparisons_by_hand(two_runs):
+    records = []
+    for seed, (adios, random_, adios_s, t_adios, t_s) in enumerate(
+            [(0.30, 0.25, 0.29, 100.0, 40.0), (0.32, 0.30, 0.33, 120.0, 60.0)]):
+        for row, probe, seconds in (("simclr_adios", adios, t_adios), ("simclr_random", random_, 50.0),
+                                    ("simclr_adios_s", adios_s, t_s)):
+            record = _scored(row, seed, probe, 0.2)
+            record["results"]["train_seconds"] = seconds
+            records.append(record)
+    records.append(_scored("byol_adios", 0, 0.3, 0.3))  # no byol_random or byol_adios_s row
+    rows = ["simclr_adios", "simclr_adios_s", "simclr_random", "byol_adios"]
+    out = quality.paired_comparisons(records, rows)
+    assert set(out) == {"simclr_adios vs simclr_random", "simclr_adios_s vs simclr_adios"}
+    versus_random = out["simclr_adios vs simclr_random"]
+    assert versus_random["linear_probe_accuracy"]["mean"] == pytest.approx(0.035)  # (0.05 + 0.02) / 2
+    assert versus_random["linear_probe_accuracy"]["se"] == pytest.approx(0.015)  # |0.05 - 0.02| / 2
+    assert versus_random["knn_accuracy"]["mean"] == pytest.approx(0.0)
+    assert versus_random["train_time_ratio"]["mean"] == pytest.approx(2.2)  # (100/50 + 120/50) / 2
+    ratio = out["simclr_adios_s vs simclr_adios"]["train_time_ratio"]
+    assert ratio["mean"] == pytest.approx(0.45) and ratio["seeds"] == [0, 1]  # (0.4 + 0.5) / 2
+    assert out["simclr_adios_s vs simclr_adios"]["linear_probe_accuracy"]["mean"] == pytest.approx(0.0)
+    # The table shows them under the differences to the no-mask row.
+    meta = dict(two_runs["first"]["meta"], comparisons=out)
+    table = quality.markdown(two_runs["first"]["summary"], list(QUICK_ROWS), meta)
+    assert "| objective | masking | against | linear probe | kNN | only-fg | mixed-rand | train time |" in table
+    assert "| simclr | ADIOS | random patches | +0.035 ± 0.015 (2 seeds, resolved) | " in table
+    assert "| simclr | ADIOS-s | ADIOS | " in table and "| – | 0.45x |" in table
+
+
 def test_table_shows_differences_and_names_a_mask_grid_kept_from_before(two_runs):
     first, second = two_runs["table_first"], two_runs["table_second"]
     differences = first.split("Difference to the same objective")[1]
@@ -214,6 +243,14 @@ def test_the_table_says_when_there_is_no_mask_grid_at_all(tmp_path):
     assert quality.kept_mask_grid(str(tmp_path), "_x") is None
     (tmp_path / "quality_masks_over_epochs_x.png").write_bytes(b"png")
     assert quality.kept_mask_grid(str(tmp_path), "_x") == {"row": "simclr_adios", "seed": 2, "drawn": "d"}
+    # A table written before tables recorded the grid (no mask_grid key): its
+    # picture is of that run's mask_row; one that recorded "none drawn" keeps nothing.
+    (tmp_path / "quality_x.json").write_text(json.dumps(
+        {"meta": {"mask_row": "simclr_adios_s", "seeds": [0], "date": "old"}}))
+    assert quality.kept_mask_grid(str(tmp_path), "_x") == {"row": "simclr_adios_s", "seed": 0, "drawn": "old"}
+    (tmp_path / "quality_x.json").write_text(json.dumps(
+        {"meta": {"mask_row": "simclr_adios", "mask_grid": None, "seeds": [0], "date": "d"}}))
+    assert quality.kept_mask_grid(str(tmp_path), "_x") is None
 
 
 def test_one_untrained_masker_reference_for_every_objective(tmp_path):
