@@ -379,12 +379,14 @@ def paired_comparisons(records, rows, pairs=COMPARISONS, keys=DIFFERENCE_KEYS):
 
     For each objective and each `(masking, other)` of `pairs` where both rows ran,
     the paired difference of every key (as in `paired_differences`) and
-    ``train_time_ratio``: the mean over paired seeds of the row's training seconds
-    over the other's (the runs ran one after another, not side by side, on a
-    shared machine, so this ratio is indicative). Returns
-    ``{"row vs other_row": {key: stat, "train_time_ratio": {...}}}``.
+    ``cpu_time_ratio``: the mean over paired seeds of the row's CPU seconds over
+    the other's (training and evaluation, the evaluation being the same for every
+    row; CPU time rather than the wall clock, which pauses and neighbours on a
+    shared machine inflate). Returns ``{"row vs other_row": {key: stat,
+    "cpu_time_ratio": {"mean", "n", "seeds"}}}``.
     """
-    by_run = {(r["row"], r["seed"]): r["results"] for r in records}
+    by_run = {(r["row"], r["seed"]): r for r in records}
+    results = {run: r["results"] for run, r in by_run.items()}
     out = {}
     for row in rows:
         objective, masking = row.split("_", 1)
@@ -392,13 +394,13 @@ def paired_comparisons(records, rows, pairs=COMPARISONS, keys=DIFFERENCE_KEYS):
             base = f"{objective}_{other}"
             if masking != first or base not in rows:
                 continue
-            stats = _paired(by_run, row, base, keys)
-            seeds = sorted(s for (name, s), res in by_run.items() if name == row
-                           and _finite(res.get("train_seconds"))
-                           and _finite(by_run.get((base, s), {}).get("train_seconds")))
-            ratio = mean_std([by_run[(row, s)]["train_seconds"] / by_run[(base, s)]["train_seconds"]
+            stats = _paired(results, row, base, keys)
+            seeds = sorted(s for (name, s), r in by_run.items() if name == row
+                           and _finite(r.get("cpu_seconds"))
+                           and _finite(by_run.get((base, s), {}).get("cpu_seconds")))
+            ratio = mean_std([by_run[(row, s)]["cpu_seconds"] / by_run[(base, s)]["cpu_seconds"]
                               for s in seeds])
-            stats["train_time_ratio"] = ratio and {"mean": ratio["mean"], "n": ratio["n"], "seeds": seeds}
+            stats["cpu_time_ratio"] = ratio and {"mean": ratio["mean"], "n": ratio["n"], "seeds": seeds}
             out[f"{row} vs {base}"] = stats
     return out
 
@@ -459,17 +461,18 @@ def markdown(summary, rows, meta):
     if comparisons:
         difference_lines += [
             "ADIOS against the masks that are not learned, and ADIOS-s against ADIOS: the first "
-            "row minus the second, paired by seed (same statistics); train time: the mean ratio "
-            "of the training times (runs one after another on a shared machine: indicative).",
+            "row minus the second, paired by seed (same statistics); CPU time: the mean ratio of "
+            "the runs' CPU seconds (training and the same evaluation; a run resumed after an "
+            "interruption counts only its last part).",
             "",
             "| objective | masking | against | " + " | ".join(dict(METRICS)[key] for key in DIFFERENCE_KEYS)
-            + " | train time |",
+            + " | CPU time |",
             "|---|---|---|" + "---|" * (len(DIFFERENCE_KEYS) + 1),
         ]
         for pair, stats in comparisons.items():
             row, base = pair.split(" vs ")
             objective, masking = row.split("_", 1)
-            ratio = stats.get("train_time_ratio")
+            ratio = stats.get("cpu_time_ratio")
             cells = [_difference_cell(stats.get(key)) for key in DIFFERENCE_KEYS]
             cells.append(f"{ratio['mean']:.2f}x" if ratio else "–")
             difference_lines.append(
