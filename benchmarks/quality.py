@@ -42,6 +42,7 @@ import datetime
 import gc
 import json
 import math
+import operator
 import os
 import shutil
 import subprocess
@@ -335,13 +336,13 @@ DIFFERENCE_KEYS = ("linear_probe_accuracy", "knn_accuracy", "background_only_fg_
                    "background_mixed_rand_accuracy")
 
 
-def _paired(by_run, row, base, keys):
-    """`row` minus `base` per key, over the seeds where both have a finite value."""
+def _paired(by_run, row, base, keys, combine=operator.sub):
+    """`combine(row, base)` per key (default: the difference), over the seeds where both are finite."""
     out = {}
     for key in keys:
         seeds = sorted(s for (name, s), res in by_run.items() if name == row and _finite(res.get(key))
                        and _finite(by_run.get((base, s), {}).get(key)))
-        stat = mean_std([by_run[(row, s)][key] - by_run[(base, s)][key] for s in seeds])
+        stat = mean_std([combine(by_run[(row, s)][key], by_run[(base, s)][key]) for s in seeds])
         out[key] = stat and {
             "mean": stat["mean"], "n": stat["n"], "seeds": seeds,
             "se": stat["std"] / math.sqrt(stat["n"]) if stat["n"] > 1 else None,
@@ -383,7 +384,7 @@ def paired_comparisons(records, rows, pairs=COMPARISONS, keys=DIFFERENCE_KEYS):
     the other's (training and evaluation, the evaluation being the same for every
     row; CPU time rather than the wall clock, which pauses and neighbours on a
     shared machine inflate). Returns ``{"row vs other_row": {key: stat,
-    "cpu_time_ratio": {"mean", "n", "seeds"}}}``.
+    "cpu_time_ratio": stat}}``, each stat as in `paired_differences`.
     """
     by_run = {(r["row"], r["seed"]): r for r in records}
     results = {run: r["results"] for run, r in by_run.items()}
@@ -395,12 +396,8 @@ def paired_comparisons(records, rows, pairs=COMPARISONS, keys=DIFFERENCE_KEYS):
             if masking != first or base not in rows:
                 continue
             stats = _paired(results, row, base, keys)
-            seeds = sorted(s for (name, s), r in by_run.items() if name == row
-                           and _finite(r.get("cpu_seconds"))
-                           and _finite(by_run.get((base, s), {}).get("cpu_seconds")))
-            ratio = mean_std([by_run[(row, s)]["cpu_seconds"] / by_run[(base, s)]["cpu_seconds"]
-                              for s in seeds])
-            stats["cpu_time_ratio"] = ratio and {"mean": ratio["mean"], "n": ratio["n"], "seeds": seeds}
+            ratio = _paired(by_run, row, base, ["cpu_seconds"], combine=operator.truediv)
+            stats["cpu_time_ratio"] = ratio["cpu_seconds"]
             out[f"{row} vs {base}"] = stats
     return out
 
