@@ -6,8 +6,10 @@
 # counts twice (11.3 at uniform masks against SimCLR's 5.7). Hypothesis: the penalty holds
 # the masks. This runs SimSiam + ADIOS for 4 epochs (312 steps, mask quality monitored every
 # epoch) with alpha_s = 0 (no penalty) and 0.2 (the authors' ImageNet-100-S SimSiam recipe),
-# against the matrix run's first 4 epochs (alpha_s = 1). Resumable: one JSON per run under
-# benchmarks/results/simsiam_sparsity/alpha_<a>/; tables quality_simsiam_alpha_<a>.md there.
+# against the matrix run's first 4 epochs (alpha_s = 1); then the terms of the authors'
+# ImageNet-100-S SimSiam recipe ("recipe": alpha_s 0.2, alpha_entropy 0.286, no symmetric masked
+# terms), masker learning rate unchanged. Resumable: one JSON per run under
+# benchmarks/results/simsiam_sparsity/<variant>/; tables quality_simsiam_<variant>.md there.
 #
 #   nohup nice -n 10 bash benchmarks/run_simsiam_sparsity.sh > runs/simsiam_sparsity.log 2>&1 &
 set -euo pipefail
@@ -16,12 +18,15 @@ cd "$ROOT"
 [ -f .venv/bin/activate ] && source .venv/bin/activate
 export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
 OUT=benchmarks/results/simsiam_sparsity
-for alpha in ${SIMSIAM_ALPHAS:-0 0.2}; do
-  work="runs/simsiam_sparsity/alpha_$alpha"
-  mkdir -p "$work" "$OUT/alpha_$alpha"
-  ln -sfn "$ROOT/$OUT/alpha_$alpha" "$work/results"  # each run's JSON lands in the repository
+VARIANTS=(${SIMSIAM_VARIANTS:-alpha_0:sparsity_weight=0 alpha_0.2:sparsity_weight=0.2
+  recipe:sparsity_weight=0.2,entropy_weight=0.286,simsiam_symmetry_mask=false})
+for variant in "${VARIANTS[@]}"; do
+  name="${variant%%:*}" settings="${variant#*:}"
+  work="runs/simsiam_sparsity/$name"
+  mkdir -p "$work" "$OUT/$name"
+  ln -sfn "$ROOT/$OUT/$name" "$work/results"  # each run's JSON lands in the repository
   python benchmarks/quality.py --num_train_images=10000 --num_eval_images=1000 --epochs=4 \
-    --batch_size=128 --probe_epochs=50 --set=monitor_every=1,sparsity_weight="$alpha" \
+    --batch_size=128 --probe_epochs=50 --set=monitor_every=1,"$settings" \
     --dataset=shapes32_shortcut --objectives=simsiam --maskings=adios --seeds=0 \
-    --work_dir="$work" --output_dir="$OUT" --tag="simsiam_alpha_$alpha" --mask_row=simsiam_adios || true
+    --work_dir="$work" --output_dir="$OUT" --tag="simsiam_$name" --mask_row=simsiam_adios || true
 done
