@@ -16,8 +16,9 @@ but no TensorFlow and no network. `benchmarks/run_long_budget.sh` drives it:
    config and trains it with `model.fit`, its views made on the GPU by
    `benchmarks/jax_views.py` (the package's augmentation in JAX, tested equal to
    it), with the CPU runs' monitors every `--monitor_every` epochs; then it is
-   evaluated as `experiment.evaluate_model` does (linear probe, kNN, the untrained
-   encoder, k-means, masks, backgrounds) and writes the record `quality.py`
+   evaluated by `keras_adios.evaluation.evaluate_representation`, the function
+   `experiment.evaluate_model` calls (linear probe, kNN, the untrained encoder,
+   k-means, masks, backgrounds), and writes the record `quality.py`
    writes. TensorFlow is made unimportable in these processes, so a run here
    proves the device run needs none.
 3. `--mode=tables` (here): files the finished records where `quality.py` reads
@@ -254,38 +255,23 @@ def train_run(entry, arrays, run_dir):
 
 
 def evaluate_run(model, settings, arrays):
-    """`experiment.evaluate_model` on arrays: the same probes, scores and reference."""
-    import keras
-
+    """`experiment.evaluate_model` on arrays: `evaluation.evaluate_representation`
+    with the run's settings (the same probes, scores and reference)."""
     from keras_adios import evaluation
 
-    def probes(encoder):
-        train_f, _ = evaluation.extract_features(encoder, arrays["train_x"])
-        eval_f, _ = evaluation.extract_features(encoder, arrays["eval_x"])
-        probe, classifier = evaluation.linear_probe(
-            train_f, arrays["train_labels"], eval_f, arrays["eval_labels"],
-            epochs=settings["probe_epochs"], seed=settings["seed"], return_classifier=True)
-        knn = evaluation.knn_accuracy(train_f, arrays["train_labels"], eval_f, arrays["eval_labels"],
-                                      k=settings["knn_k"], temperature=settings["knn_temperature"])
-        return float(probe["test_accuracy"]), float(knn), classifier, eval_f
-
-    results = {}
-    probe, knn, classifier, eval_f = probes(model.encoder)
-    results.update(linear_probe_accuracy=probe, knn_accuracy=knn)
-    keras.utils.set_random_seed(settings["seed"])
-    probe, knn, _, _ = probes(keras.models.clone_model(model.encoder))
-    results.update(untrained_linear_probe_accuracy=probe, untrained_knn_accuracy=knn)
-    clustering = evaluation.kmeans_clustering_scores(eval_f, arrays["eval_labels"], seed=settings["seed"])
-    results.update(kmeans_nmi=float(clustering["nmi"]), kmeans_ari=float(clustering["ari"]),
-                   chance_accuracy=float(1.0 / len(np.unique(arrays["train_labels"]))))
-    if model.masker is not None:
-        scores = evaluation.evaluate_masks(model.masker, arrays["eval_x"], foreground=arrays["foreground"],
-                                           parts=arrays["parts"])
-        results.update({f"mask_{k}": float(v) for k, v in scores.items()})
-    variant_data = {name: (x, arrays["truth_labels"]) for name, x in arrays["variants"].items()}
-    robustness = evaluation.background_robustness(model.encoder, classifier, variant_data)
-    results.update({f"background_{k}_accuracy": float(v) for k, v in robustness.items()})
-    return results
+    variants = {name: (x, arrays["truth_labels"]) for name, x in arrays["variants"].items()}
+    return evaluation.evaluate_representation(
+        model.encoder,
+        (arrays["train_x"], arrays["train_labels"]),
+        (arrays["eval_x"], arrays["eval_labels"]),
+        masker=model.masker,
+        mask_data={"images": arrays["eval_x"], "foreground": arrays["foreground"], "parts": arrays["parts"]},
+        background_variants=variants,
+        probe_epochs=settings["probe_epochs"],
+        knn_k=settings["knn_k"],
+        knn_temperature=settings["knn_temperature"],
+        seed=settings["seed"],
+    )
 
 
 def filed_path(results_root, entry, suffix=".json"):
@@ -383,7 +369,10 @@ def device(bundle_dir, output_dir, limit_seconds, indices=None, poll_seconds=5):
 
 
 def _history(run_dir):
-    """The per-epoch records of a run's `metrics.json` ([] before its first epoch)."""
+    """The per-epoch records of a run's `metrics.json` ([] before its first epoch).
+
+    `quality._history` reads the same file, but `quality.py` needs TensorFlow,
+    which the device mode (which calls this) must not import."""
     try:
         with open(os.path.join(run_dir, "metrics.json")) as f:
             return json.load(f)

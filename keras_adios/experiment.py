@@ -345,53 +345,16 @@ def train(settings, verbose="auto"):
 
 
 def evaluate_model(model, settings, config, train, held_out, verbose=0):
-    """Linear probe, kNN, clustering, and (synthetic data) mask and background scores.
+    """`evaluation.evaluate_representation` with a run's settings and data.
 
     `train` and `held_out` are `Split`s; the images stream through the encoder
-    in batches of 256 and only their features are kept.
+    in batches of 256 and only their features are kept. On the synthetic
+    shapes the held-out split's ground truth adds the mask scores and the
+    background variants.
     """
-    results = {}
     if train.num_classes is None:
-        return results
-    train_ds = data_lib.make_eval_dataset(train.data, config=config, batch_size=256)
-    eval_ds = data_lib.make_eval_dataset(held_out.data, config=config, batch_size=256)
-    train_features, train_y = evaluation.extract_features(model.encoder, train_ds)
-    eval_features, eval_y = evaluation.extract_features(model.encoder, eval_ds)
-    probe, classifier = evaluation.linear_probe(
-        train_features, train_y, eval_features, eval_y,
-        epochs=settings["probe_epochs"], seed=settings["seed"], return_classifier=True,
-    )
-    results["linear_probe_accuracy"] = float(probe["test_accuracy"])
-    results["knn_accuracy"] = float(
-        evaluation.knn_accuracy(
-            train_features, train_y, eval_features, eval_y,
-            k=settings["knn_k"], temperature=settings["knn_temperature"],
-        )
-    )
-    # Reference: the same probes on a freshly initialised copy of the encoder,
-    # i.e. what random features already give on this data.
-    # The reference is a fresh initialisation drawn from the run's seed, so
-    # training-time and `keras_adios.evaluate` evaluations agree.
-    keras.utils.set_random_seed(settings["seed"])
-    untrained = keras.models.clone_model(model.encoder)
-    ref_train, _ = evaluation.extract_features(untrained, train_ds)
-    ref_eval, _ = evaluation.extract_features(untrained, eval_ds)
-    results["untrained_linear_probe_accuracy"] = float(
-        evaluation.linear_probe(
-            ref_train, train_y, ref_eval, eval_y,
-            epochs=settings["probe_epochs"], seed=settings["seed"],
-        )["test_accuracy"]
-    )
-    results["untrained_knn_accuracy"] = float(
-        evaluation.knn_accuracy(
-            ref_train, train_y, ref_eval, eval_y,
-            k=settings["knn_k"], temperature=settings["knn_temperature"],
-        )
-    )
-    clustering = evaluation.kmeans_clustering_scores(eval_features, eval_y, seed=settings["seed"])
-    results["kmeans_nmi"] = float(clustering["nmi"])
-    results["kmeans_ari"] = float(clustering["ari"])
-    results["chance_accuracy"] = float(1.0 / len(np.unique(train_y)))
+        return {}
+    mask_data = variants = None
     shapes = data_lib.synthetic_shapes_options(settings["dataset"])
     if shapes is not None:
         ground_truth = data_lib.load_synthetic_shapes(
@@ -401,20 +364,27 @@ def evaluate_model(model, settings, config, train, held_out, verbose=0):
         )
         if model.masker is not None:
             normalized = data_lib.normalize(ground_truth["images"].astype("float32") / 255.0, config)
-            scores = evaluation.evaluate_masks(
-                model.masker, np.asarray(normalized), foreground=ground_truth["foreground"],
-                parts=ground_truth["parts"],
-            )
-            results.update({f"mask_{k}": float(v) for k, v in scores.items()})
-        variants = data_lib.background_variants(ground_truth, seed=settings["seed"])
-        variant_data = {
+            mask_data = {
+                "images": np.asarray(normalized),
+                "foreground": ground_truth["foreground"],
+                "parts": ground_truth["parts"],
+            }
+        variants = {
             name: data_lib.make_eval_dataset(images, ground_truth["labels"], config=config, batch_size=256)
-            for name, images in variants.items()
+            for name, images in data_lib.background_variants(ground_truth, seed=settings["seed"]).items()
         }
-        if classifier is not None:
-            robustness = evaluation.background_robustness(model.encoder, classifier, variant_data)
-            results.update({f"background_{k}_accuracy": float(v) for k, v in robustness.items()})
-    return results
+    return evaluation.evaluate_representation(
+        model.encoder,
+        data_lib.make_eval_dataset(train.data, config=config, batch_size=256),
+        data_lib.make_eval_dataset(held_out.data, config=config, batch_size=256),
+        masker=model.masker,
+        mask_data=mask_data,
+        background_variants=variants,
+        probe_epochs=settings["probe_epochs"],
+        knn_k=settings["knn_k"],
+        knn_temperature=settings["knn_temperature"],
+        seed=settings["seed"],
+    )
 
 
 def run_state(settings):

@@ -25,6 +25,7 @@ from keras_adios.evaluation.mask_metrics import hard_mask_assignment
 from keras_adios.evaluation.mask_metrics import mask_ari
 from keras_adios.evaluation.mask_metrics import mask_confidence
 from keras_adios.evaluation.mask_metrics import mask_foreground_iou
+from keras_adios.evaluation.representation import evaluate_representation
 
 __all__ = [
     "adjusted_rand_index",
@@ -32,6 +33,7 @@ __all__ = [
     "compute_masks",
     "contingency_matrix",
     "evaluate_masks",
+    "evaluate_representation",
     "extract_features",
     "fowlkes_mallows_index",
     "hard_mask_assignment",
