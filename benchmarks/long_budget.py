@@ -129,7 +129,7 @@ def prepare(runs, bundle_dir):
         settings = run["settings"]
         train, held_out = experiment.load_splits(settings)
         size = train.image_size
-        config = experiment.augmentation_config(settings["dataset"], size)
+        config = experiment.run_augmentation(settings, size)
         steps_per_epoch = train.size // settings["batch_size"]
         num_classes = max(train.num_classes, held_out.num_classes or 0)
         model = experiment.build_model(settings, (size, size, 3), num_classes,

@@ -43,7 +43,7 @@ def evaluate_run(run_dir, overrides=None):
     settings.update({k: v for k, v in (overrides or {}).items() if v is not None})
     model = keras.models.load_model(model_path)
     train, held_out = experiment.load_splits(settings)
-    config = experiment.augmentation_config(settings["dataset"], experiment.image_size(settings, train))
+    config = experiment.run_augmentation(settings, experiment.image_size(settings, train))
     return experiment.evaluate_model(model, settings, config, train, held_out)
 
 

@@ -60,6 +60,8 @@ def resolve_settings(overrides):
     settings = experiment_settings.resolve_settings(overrides)
     if settings["color_jitter"] is not None:
         parse_color_jitter(settings["color_jitter"])
+    if settings["augmentation"] is not None:
+        data_lib.AugmentationConfig.preset(settings["augmentation"])  # names the presets if unknown
     return settings
 
 
@@ -78,17 +80,21 @@ def parse_color_jitter(value):
     return dict(zip(("brightness", "contrast", "saturation", "hue"), numbers))
 
 
-def augmentation_config(dataset, image_size, color_jitter=None):
+def augmentation_config(dataset, image_size, color_jitter=None, preset=None):
     """The augmentation preset of a dataset, at the size of its images.
 
     Named datasets use their preset (statistics from the paper's code); the
     synthetic shapes use theirs; folders and other sources use ImageNet
-    statistics. `color_jitter` (`"b,c,s,h"`) overrides the preset's colour
-    jitter strengths.
+    statistics. `preset` (an `AugmentationConfig.PRESETS` name, e.g.
+    `"cifar10_solo_learn"` for a CIFAR-10 image folder) replaces the dataset's
+    choice; `color_jitter` (`"b,c,s,h"`) overrides the preset's colour jitter
+    strengths.
     """
     key = dataset.lower()
     shapes = data_lib.synthetic_shapes_options(dataset)
-    if shapes is not None:
+    if preset is not None:
+        name = preset
+    elif shapes is not None:
         name = f"shapes{shapes['image_size']}"
         if shapes["background"] == "shortcut":
             name += "_shortcut"
@@ -101,6 +107,14 @@ def augmentation_config(dataset, image_size, color_jitter=None):
     if config.image_size != image_size:
         config = data_lib.AugmentationConfig.preset(name, image_size=int(image_size), **overrides)
     return config
+
+
+def run_augmentation(settings, image_size):
+    """`augmentation_config` of a run's settings (dataset, `augmentation`, `color_jitter`)."""
+    return augmentation_config(
+        settings["dataset"], image_size, color_jitter=settings["color_jitter"],
+        preset=settings["augmentation"],
+    )
 
 
 def load_split(settings, split, num_images):
@@ -242,9 +256,7 @@ def train(settings, verbose="auto"):
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "flags.json"), "w") as f:
         json.dump(settings, f, indent=2, sort_keys=True)
-    config = augmentation_config(
-        settings["dataset"], image_size(settings, train), color_jitter=settings["color_jitter"],
-    )
+    config = run_augmentation(settings, image_size(settings, train))
     num_classes = None
     if train.num_classes is not None:
         num_classes = max(train.num_classes, held_out.num_classes or 0)
@@ -279,7 +291,12 @@ def train(settings, verbose="auto"):
     )
 
     eval_batches = data_lib.make_eval_dataset(held_out.data, config=config, batch_size=256)
-    vis_images = np.stack([x for x, _ in eval_batches.unbatch().take(settings["num_vis_images"]).as_numpy_iterator()])
+    # Spread over the split (every k-th image), so a class-sorted folder shows every class.
+    vis_images = np.stack([
+        x for x, _ in data_lib.make_eval_dataset(
+            subsample(held_out, settings["num_vis_images"]), config=config, batch_size=256,
+        ).unbatch().take(settings["num_vis_images"]).as_numpy_iterator()
+    ])
     resumed = state == "resume"
     if resumed:
         logging.info(
@@ -313,6 +330,11 @@ def train(settings, verbose="auto"):
             foreground=truth["foreground"], parts=truth["parts"],
             every_n_epochs=settings["monitor_every"],
         ))
+    elif model.masker is not None:
+        # No ground truth: the masks' confidence and coverage, on images spread over the split.
+        monitored = np.concatenate([x for x, _ in data_lib.make_eval_dataset(
+            subsample(held_out, 500), config=config, batch_size=256).as_numpy_iterator()])
+        callbacks.insert(1, MaskQualityMonitor(monitored, every_n_epochs=settings["monitor_every"]))
     if train.num_classes is not None:
         knn_train = data_lib.make_eval_dataset(subsample(train, 2000), config=config, batch_size=256)
         callbacks.insert(1, KNNMonitor(
@@ -337,6 +359,8 @@ def train(settings, verbose="auto"):
 
     results = evaluate_model(model, settings, config, train, held_out)
     results["train_seconds"] = round(train_seconds, 1)
+    results["steps_per_epoch"] = int(steps_per_epoch)
+    results["num_train_images"] = int(train.size)
     results["total_seconds"] = round(time.time() - start, 1)
     results["backend"] = keras.backend.backend()
     with open(os.path.join(run_dir, "evaluation.json"), "w") as f:

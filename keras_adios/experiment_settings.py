@@ -43,6 +43,7 @@ SETTINGS = (
     Setting('num_eval_images', 1000, 'integer', 'Synthetic dataset: evaluation images.', minimum=1),
     Setting('load_size', None, 'integer', 'Image folders / ImageNet-100 / synthetic shapes: resize (short side) and centre-crop to this size when loading (None: as stored). Ignored by CIFAR/STL10.', minimum=1),
     Setting('crop_size', None, 'integer', "Size of the augmented views (None: the loaded images' size).", minimum=1),
+    Setting('augmentation', None, 'string', "Augmentation preset (cifar10, cifar10_solo_learn, stl10, imagenet100, imagenet100s, shapes32, ...; None: the dataset's own, ImageNet's for folders). cifar10_solo_learn is solo-learn's CIFAR recipe (jitter 0.4,0.4,0.2,0.1, no blur), e.g. for a CIFAR-10 image folder."),
     Setting('color_jitter', None, 'string', "Colour jitter brightness,contrast,saturation,hue (e.g. 0.4,0.4,0.2,0.1); None: the dataset preset's."),
     Setting('objective', 'simclr', 'enum', 'SSL objective.', choices=('simclr', 'byol', 'simsiam', 'vicreg')),
     Setting('masking', 'adios', 'enum', 'adios: learned masks, all N per step; adios_s: one sampled mask per image; none: the plain SSL baseline; random: MAE-style random patches; block: BEiT-style blocks.', choices=('adios', 'adios_s', 'none', 'random', 'block')),

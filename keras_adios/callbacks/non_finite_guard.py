@@ -22,8 +22,11 @@ class NonFiniteGuard(keras.callbacks.Callback):
     gradients that do not show in the loss, and it fails instead of ending
     `fit` quietly.
 
-    With `ADIOS(skip_nonfinite=True)` such steps leave the weights unchanged:
-    the guard then only counts them (`skipped_steps`) and, at the end of
+    `keras_adios.ADIOS.fit` adds one by default (`ADIOS(nonfinite="raise")`,
+    which also reverts the bad step, so the model keeps the weights of the
+    last finite step); pass your own to name a `run_dir` in the error. With
+    `ADIOS(nonfinite="skip")` such steps leave the weights unchanged and
+    the guard only counts them (`skipped_steps`) and, at the end of
     each epoch, warns how many there were.
 
     Args:
@@ -43,7 +46,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
     views[0, 3, 5, 5, 0] = np.nan  # one NaN pixel
     try:
         model.fit((views[0], views[1]), batch_size=4, verbose=0,
-                  callbacks=[keras_adios.callbacks.NonFiniteGuard()])
+                  callbacks=[keras_adios.callbacks.NonFiniteGuard(run_dir="runs/x")])
     except keras_adios.callbacks.NonFiniteError as e:
         print(e)  # Non-finite values at epoch 1, step 1: nonfinite=1.0 ...
     ```
@@ -80,12 +83,17 @@ class NonFiniteGuard(keras.callbacks.Callback):
                 if self.run_dir
                 else ""
             )
+            kept = (
+                " The model keeps the weights of the last finite step (this step was reverted)."
+                if getattr(self.model, "nonfinite", "ignore") == "raise"
+                else ""
+            )
             raise NonFiniteError(
                 f"Non-finite values at epoch {self._epoch + 1}, step {batch + 1}: {values} (a NaN or "
                 "infinite loss or gradient; `nonfinite` > 0 means the gradients of a step were not "
                 "finite even if the loss looks plausible). Check the input images for NaN/inf and "
-                "lower the learning rates; pass `skip_nonfinite=True` to ADIOS (`--skip_nonfinite` "
-                f"in the CLI) to skip such batches instead.{where}"
+                "lower the learning rates; pass `nonfinite=\"skip\"` to ADIOS (`--skip_nonfinite` "
+                f"in the CLI) to skip such batches instead.{kept}{where}"
             )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -94,7 +102,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
             warnings.warn(
                 f"Epoch {epoch + 1}: {self._epoch_skipped} step(s) with non-finite losses or "
-                "gradients were skipped (skip_nonfinite=True).",
+                "gradients were skipped (nonfinite=\"skip\").",
                 stacklevel=2,
             )
 

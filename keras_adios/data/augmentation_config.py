@@ -22,6 +22,13 @@ SHAPES_SHORTCUT_STD = (0.22, 0.22, 0.22)
 _PRESETS = {
     "cifar10": dict(image_size=32, mean=CIFAR_MEAN, std=CIFAR_STD),
     "cifar100": dict(image_size=32, mean=CIFAR_MEAN, std=CIFAR_STD),
+    # solo-learn's CIFAR pretraining recipe (`scripts/pretrain/cifar/augmentations/`):
+    # the same crop (scale 0.08-1), a weaker jitter (0.4, 0.4, 0.2, 0.1; p=0.8),
+    # grayscale p=0.2, no blur and no solarisation at 32 px.
+    "cifar10sololearn": dict(
+        image_size=32, mean=CIFAR_MEAN, std=CIFAR_STD, brightness=0.4, contrast=0.4,
+        saturation=0.2, hue=0.1, blur_prob=0.0,
+    ),
     "stl10": dict(image_size=96, mean=STL10_MEAN, std=STL10_STD),
     "imagenet100": dict(
         image_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, eval_crop_fraction=0.875
@@ -242,7 +249,8 @@ class AugmentationConfig:
 
         Args:
             name: string. One of `"cifar10"`, `"cifar100"` (32 px, CIFAR
-                statistics), `"stl10"` (96 px), `"imagenet100"` (224 px,
+                statistics), `"cifar10_solo_learn"` (the same with
+                solo-learn's CIFAR jitter 0.4/0.4/0.2/0.1 and no blur), `"stl10"` (96 px), `"imagenet100"` (224 px,
                 ImageNet statistics, eval = resize 256 + center crop 224),
                 `"imagenet100s"` (96 px, ImageNet statistics, eval = resize
                 110 + center crop 96; see `eval_transform` for the ADIOS

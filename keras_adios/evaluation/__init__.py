@@ -24,6 +24,7 @@ from keras_adios.evaluation.mask_metrics import evaluate_masks
 from keras_adios.evaluation.mask_metrics import hard_mask_assignment
 from keras_adios.evaluation.mask_metrics import mask_ari
 from keras_adios.evaluation.mask_metrics import mask_confidence
+from keras_adios.evaluation.mask_metrics import mask_coverage_spread
 from keras_adios.evaluation.mask_metrics import mask_foreground_iou
 from keras_adios.evaluation.representation import evaluate_representation
 
@@ -45,6 +46,7 @@ __all__ = [
     "linear_probe_optimizer",
     "mask_ari",
     "mask_confidence",
+    "mask_coverage_spread",
     "mask_foreground_iou",
     "mutual_information",
     "normalized_mutual_info",

@@ -58,6 +58,33 @@ def mask_confidence(masks):
     return float(np.mean(np.max(masks, axis=-1)))
 
 
+def mask_coverage_spread(masks):
+    """How unevenly the masks share an image: the std over masks of their coverage.
+
+    Each mask's coverage is its mean over the pixels of an image; the value is
+    the standard deviation over the N masks of those coverages, averaged over
+    images. `0` when every mask covers `1 / N` of every image (e.g. uniform
+    masks); larger when some masks take most of an image and others little.
+
+    Args:
+        masks: array `(B, H, W, N)` of soft masks.
+
+    Returns:
+        A Python float >= 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_adios.evaluation import mask_coverage_spread
+    >>> mask_coverage_spread(np.full((1, 2, 2, 4), 0.25))
+    0.0
+    >>> mask_coverage_spread(np.stack([np.ones((1, 2, 2)), np.zeros((1, 2, 2))], -1))
+    0.5
+    """
+    masks = _as_masks(masks)
+    return float(np.mean(np.std(np.mean(masks, axis=(1, 2)), axis=-1)))
+
+
 def mask_foreground_iou(masks, foreground):
     """Mean over images of the best mask's IoU with the foreground.
 
@@ -205,7 +232,7 @@ def evaluate_masks(
         )
     batch_size = check_positive_int(batch_size, "batch_size")
     masks = compute_masks(masker, images, batch_size=batch_size)
-    results = {"confidence": mask_confidence(masks)}
+    results = {"confidence": mask_confidence(masks), "coverage_spread": mask_coverage_spread(masks)}
     if foreground is not None:
         foreground = _as_binary(foreground, "foreground", masks.shape[:3])
         results["foreground_iou"] = mask_foreground_iou(masks, foreground)

@@ -7,12 +7,15 @@ from keras import ops
 from keras_adios import distribute
 from keras_adios import losses
 from keras_adios import objectives as objectives_module
+from keras_adios.callbacks.non_finite_guard import NonFiniteGuard
 from keras_adios.layers.masker import Masker
 from keras_adios.trainers import OptimizerGroup
 from keras_adios.trainers import step_mixin
 from keras_adios.utils import validation
 from keras_adios.utils.backend_utils import no_grad
 
+#: What `ADIOS(nonfinite=...)` does with a non-finite step.
+NONFINITE_MODES = ("raise", "skip", "ignore")
 _METRIC_NAMES = (
     "loss",
     "masker_loss",
@@ -108,14 +111,20 @@ class ADIOS(step_mixin(), keras.Model):
         input_shape: optional image shape `(H, W, C)`; needed only when it
             cannot be read from `encoder.input_shape`.
         seed: optional int, seeds the ADIOS-s slot draws.
-        skip_nonfinite: bool. Every step reports `nonfinite`, 1 when a loss
-            or gradient of that step was NaN or infinite (as a metric: the
-            fraction of such steps in the epoch). By default the update is
-            applied anyway and `keras_adios.callbacks.NonFiniteGuard` stops
-            training with a clear error; with `True`, such a step leaves
-            every weight, statistic and optimizer state as it was (the batch
-            is skipped; both players) and training continues. This keeps a
-            copy of the state during each step.
+        nonfinite: what a step whose loss or gradients are NaN or infinite
+            does (every step reports `nonfinite`: 1 for such a step; as a
+            metric, the fraction of such steps in the epoch). `"raise"` (the
+            default): the step leaves every weight, statistic and optimizer
+            state as it was, and `fit` stops right after it with a
+            `keras_adios.callbacks.NonFiniteError` naming the epoch, the step
+            and the values, so the model keeps the weights of the last finite
+            step. `"skip"`: the same revert, and training goes on (the batch
+            is skipped, for both players; `fit` warns how many steps were
+            skipped each epoch). `"ignore"`: Keras' plain behaviour, the
+            update is applied whatever it holds. `"raise"` and `"skip"` keep
+            a copy of the state during each step.
+        skip_nonfinite: bool, the older spelling of `nonfinite="skip"`
+            (`True`); `False` leaves `nonfinite` as given.
         **kwargs: standard `keras.Model` arguments (e.g. `name`).
 
     Example:
@@ -153,6 +162,7 @@ class ADIOS(step_mixin(), keras.Model):
         num_classes=None,
         input_shape=None,
         seed=None,
+        nonfinite="raise",
         skip_nonfinite=False,
         **kwargs,
     ):
@@ -180,7 +190,18 @@ class ADIOS(step_mixin(), keras.Model):
         self.single_mask = validation.check_bool(single_mask, "single_mask")
         self.num_classes = validation.check_int(num_classes, "num_classes", minimum=2, allow_none=True)
         self.seed = validation.check_int(seed, "seed", allow_none=True)
-        self.skip_nonfinite = validation.check_bool(skip_nonfinite, "skip_nonfinite")
+        if nonfinite not in NONFINITE_MODES:
+            raise ValueError(
+                f"`nonfinite` must be one of {NONFINITE_MODES}. Received: nonfinite={nonfinite!r}"
+            )
+        if validation.check_bool(skip_nonfinite, "skip_nonfinite"):
+            if nonfinite == "ignore":
+                raise ValueError(
+                    "`skip_nonfinite=True` means `nonfinite='skip'`; it contradicts "
+                    "`nonfinite='ignore'`. Received: skip_nonfinite=True, nonfinite='ignore'"
+                )
+            nonfinite = "skip"
+        self.nonfinite = nonfinite
         self.num_masks = None if masker is None else masker.num_masks
         self.slot_seed_generator = keras.random.SeedGenerator(seed)
         self.probe = keras.layers.Dense(self.num_classes, name="probe") if self.num_classes else None
@@ -188,6 +209,11 @@ class ADIOS(step_mixin(), keras.Model):
         self._image_shape = self._resolve_image_shape(input_shape)
         if self._image_shape is not None:
             self.build((None,) + self._image_shape)
+
+    @property
+    def skip_nonfinite(self):
+        """True when a non-finite step is skipped and training goes on (`nonfinite="skip"`)."""
+        return self.nonfinite == "skip"
 
     # === Building ===
 
@@ -393,9 +419,45 @@ class ADIOS(step_mixin(), keras.Model):
     # === Fit ===
 
     def fit(self, x=None, y=None, **kwargs):
-        """`keras.Model.fit`, with the data layout checked before training starts."""
+        """`keras.Model.fit`, with the data layout checked before training starts.
+
+        Unless `nonfinite="ignore"`, a `keras_adios.callbacks.NonFiniteGuard`
+        joins the callbacks (when none is there yet): it raises at the first
+        non-finite step (`"raise"`) or counts the skipped ones (`"skip"`).
+        Labels of a `tf.data.Dataset` are checked against `num_classes` as
+        they stream (no second pass over the data).
+        """
         self._check_input_structure(x, y)
-        return super().fit(x, y, **kwargs)
+        if self.nonfinite != "ignore":
+            callbacks = kwargs.get("callbacks")
+            callbacks = [] if callbacks is None else list(callbacks)
+            if not any(isinstance(c, NonFiniteGuard) for c in callbacks):
+                callbacks.append(NonFiniteGuard())
+            kwargs["callbacks"] = callbacks
+        return super().fit(self._checked_labels(x), y, **kwargs)
+
+    def _checked_labels(self, x):
+        """A `tf.data.Dataset` of (views, labels) whose labels are checked as they stream."""
+        if not self.num_classes or not _is_tf_dataset(x):
+            return x
+        spec = x.element_spec
+        if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], (tuple, list))):
+            return x
+        import tensorflow as tf
+
+        num_classes = self.num_classes
+
+        def check(views, labels):
+            largest = tf.reduce_max(tf.cast(labels, tf.int64))
+            ok = tf.debugging.Assert(
+                tf.logical_or(tf.equal(tf.size(labels), 0), largest < num_classes),
+                [f"Labels must be class ids below num_classes={num_classes} (negative ids mark "
+                 "unlabelled images). Received a batch whose largest label is", largest],
+            )
+            with tf.control_dependencies([ok]):
+                return views, tf.identity(labels)
+
+        return x.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def evaluate(self, x=None, y=None, **kwargs):
         self._check_input_structure(x, y)
@@ -439,7 +501,7 @@ class ADIOS(step_mixin(), keras.Model):
         use_probe = self.probe is not None and labels is not None
         logs = {}
         scale = self.optimizer.loss_scale  # None unless mixed_float16
-        reverts = self.skip_nonfinite or scale is not None
+        reverts = self.nonfinite != "ignore" or scale is not None
         if reverts:  # the state to return to if this step is skipped
             state = self._step_state()
             before = [ops.copy(v.value) for v in state]
@@ -529,11 +591,11 @@ class ADIOS(step_mixin(), keras.Model):
     def _apply(self, optimizer, grads, variables, finite):
         """`optimizer.apply`; non-finite gradients become zeros when the step can be skipped.
 
-        (With `skip_nonfinite` or loss scaling, the whole step is then
+        (With `nonfinite` "raise" / "skip" or loss scaling, the whole step is then
         reverted by `_restore_if_nonfinite`; the zeros only keep the
         optimizer's arithmetic finite meanwhile.)
         """
-        if self.skip_nonfinite or self.optimizer.loss_scale is not None:
+        if self.nonfinite != "ignore" or self.optimizer.loss_scale is not None:
             grads = [ops.where(finite, g, ops.zeros_like(g)) for g in grads]
         optimizer.apply(grads, variables)
 
@@ -738,7 +800,7 @@ class ADIOS(step_mixin(), keras.Model):
             "num_classes": self.num_classes,
             "input_shape": None if self._image_shape is None else list(self._image_shape),
             "seed": self.seed,
-            "skip_nonfinite": self.skip_nonfinite,
+            "nonfinite": self.nonfinite,
         }
 
     @classmethod
@@ -769,6 +831,16 @@ def _unscaled(grads, scale):
     if scale is None:
         return list(grads)
     return [g / ops.cast(scale, g.dtype) for g in grads]
+
+
+def _is_tf_dataset(x):
+    """True for a `tf.data.Dataset` (without importing TensorFlow for other inputs)."""
+    module = type(x).__module__
+    if not module.startswith("tensorflow"):
+        return False
+    import tensorflow as tf
+
+    return isinstance(x, tf.data.Dataset)
 
 
 def _all_finite(tensors):

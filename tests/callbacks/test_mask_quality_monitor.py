@@ -33,12 +33,15 @@ def test_logs_confidence_and_iou_every_n_epochs(make_model, toy_data):
     assert 0.5 <= history["mask_confidence"][-1] <= 1.0
 
 
-def test_without_ground_truth_only_confidence(make_model, toy_data):
+def test_without_ground_truth_only_confidence_and_coverage_spread(make_model, toy_data):
     (x, y), _ = toy_data
     model = make_model(num_masks=3)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[MaskQualityMonitor(x)]).history
-    assert [k for k in history if k.startswith("mask_")] == ["mask_confidence"]
+    assert sorted(k for k in history if k.startswith("mask_")) == ["mask_confidence", "mask_coverage_spread"]
     assert 1 / 3 <= history["mask_confidence"][0] <= 1.0
+    masks = keras.ops.convert_to_numpy(model.masker(x))
+    expected = float(np.mean(np.std(masks.mean(axis=(1, 2)), axis=-1)))
+    assert history["mask_coverage_spread"][0] == pytest.approx(expected, rel=1e-4, abs=1e-6)
 
 
 def test_a_model_without_masker_logs_nothing(make_model, toy_data):

@@ -4,6 +4,7 @@ import pytest
 from scipy.special import comb
 
 from keras_adios.evaluation import evaluate_masks
+from keras_adios.evaluation import mask_coverage_spread
 from keras_adios.evaluation import hard_mask_assignment
 from keras_adios.evaluation import mask_ari
 from keras_adios.evaluation import mask_foreground_iou
@@ -157,6 +158,8 @@ def test_evaluate_masks_with_a_function_and_a_model():
         "foreground_iou": 1.0,
         "foreground_ari": pytest.approx(1.0),
         "confidence": pytest.approx(float(np.mean(np.max(masker(images), axis=-1)))),
+        # Left/right halves: both masks cover 1/2 of every image.
+        "coverage_spread": pytest.approx(0.0, abs=1e-6),
     }
 
 
@@ -188,5 +191,14 @@ def test_invalid_inputs_raise():
         mask_ari(masks, np.zeros((2, 4, 4), int))
     with pytest.raises(ValueError, match="Received"):
         mask_foreground_iou(np.zeros((4, 4)), np.zeros((4, 4)))
-    # Without ground truth only the confidence is scored.
-    assert set(evaluate_masks(lambda x: x + 1 / 3, np.zeros((1, 4, 4, 3)))) == {"confidence"}
+    # Without ground truth only the confidence and the coverage spread are scored.
+    assert set(evaluate_masks(lambda x: x + 1 / 3, np.zeros((1, 4, 4, 3)))) == {
+        "confidence", "coverage_spread"}
+
+
+def test_coverage_spread_by_hand():
+    masks = np.zeros((2, 2, 2, 2), "float32")
+    masks[0, ..., 0] = 1.0  # image 0: mask 0 covers everything -> coverages (1, 0), std 0.5
+    masks[1, 0, :, 0] = 1.0  # image 1: half and half -> std 0
+    masks[1, 1, :, 1] = 1.0
+    assert mask_coverage_spread(masks) == pytest.approx(0.25)
