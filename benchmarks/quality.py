@@ -269,14 +269,22 @@ def score_untrained_masker(run, commit):
     settings = run["settings"]
     keras.utils.set_random_seed(settings["seed"])
     shapes = data_lib.synthetic_shapes_options(settings["dataset"])
-    size = shapes["image_size"]
-    truth = data_lib.load_synthetic_shapes(
-        settings["eval_split"], num_images=settings["num_eval_images"], image_size=size,
-        seed=settings["seed"], background=shapes["background"],
-    )
-    config = experiment.augmentation_config(settings["dataset"], size)
+    if shapes is None:  # natural images: no ground truth, the masks' statistics only
+        train, held_out = experiment.load_splits(settings)
+        size = experiment.image_size(settings, train)
+        config = experiment.run_augmentation(settings, size)
+        images = np.concatenate([x for x, _ in data_lib.make_eval_dataset(
+            experiment.subsample(held_out, 500), config=config, batch_size=256).as_numpy_iterator()])
+        truth = {"foreground": None, "parts": None}
+    else:
+        size = shapes["image_size"]
+        truth = data_lib.load_synthetic_shapes(
+            settings["eval_split"], num_images=settings["num_eval_images"], image_size=size,
+            seed=settings["seed"], background=shapes["background"],
+        )
+        config = experiment.run_augmentation(settings, size)
+        images = np.asarray(data_lib.normalize(truth["images"].astype("float32") / 255.0, config))
     masker = experiment.build_model(settings, (size, size, 3), None).masker
-    images = np.asarray(data_lib.normalize(truth["images"].astype("float32") / 255.0, config))
     scores = evaluation.evaluate_masks(
         masker, images, foreground=truth["foreground"], parts=truth["parts"]
     )
@@ -325,7 +333,7 @@ def summarize(records, rows, masker_records=()):
     )
     if masker_records:
         summary[UNTRAINED_MASKER] = {
-            key: (mean_std([r["results"][key] for r in masker_records]) if key in MASK_METRICS else None)
+            key: (mean_std([r["results"].get(key) for r in masker_records]) if key in MASK_METRICS else None)
             for key, _ in METRICS
         }
     return summary

@@ -15,6 +15,7 @@
 # Run it niced in the background:
 #
 #   nohup nice -n 10 bash benchmarks/run_matrix.sh > runs/matrix.log 2>&1 &
+#   MATRIX_DATASETS=cifar10 nohup nice -n 10 bash benchmarks/run_matrix.sh > runs/matrix_cifar10.log 2>&1 &
 #
 # Results: benchmarks/results/quality_matrix_<dataset>.{md,json,png} (SimCLR rows) and
 # quality_matrix_<dataset>_others.* (BYOL and SimSiam, none vs ADIOS).
@@ -23,10 +24,26 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 [ -f .venv/bin/activate ] && source .venv/bin/activate
 export KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3
-COMMON=(--num_train_images=10000 --num_eval_images=1000 --epochs=20 --batch_size=128
-        --probe_epochs=50 --set=monitor_every=4)
 SEEDS=(${MATRIX_SEEDS:-0 1 2})
 DATASETS=(${MATRIX_DATASETS:-shapes32_shortcut shapes32})
+# The budget of each dataset (the calibrations in benchmarks/results/calibration*.md).
+# cifar10: a CIFAR-10 image folder (train/<class>/*.jpg, test/<class>/*.jpg) at
+# data/cifar10 (a link is enough), every training image, solo-learn's CIFAR
+# augmentation, 5 epochs of 195 steps at batch 256 (calibration_cifar10.md).
+settings_for() {  # settings_for DATASET: the quality.py flags of its budget
+  case "$1" in
+    cifar10)
+      echo --dataset=folder:data/cifar10 --epochs=5 --batch_size=256 --probe_epochs=50 \
+        --set=augmentation=cifar10_solo_learn,learning_rate=0.004,monitor_every=1 ;;
+    *)
+      echo --dataset="$1" --num_train_images=10000 --num_eval_images=1000 --epochs=20 \
+        --batch_size=128 --probe_epochs=50 --set=monitor_every=4 ;;
+  esac
+}
+if [[ " ${DATASETS[*]} " == *" cifar10 "* ]] && [ ! -d data/cifar10/train ]; then
+  echo "cifar10 needs a CIFAR-10 image folder at data/cifar10 (train/<class>/*.jpg, test/<class>/*.jpg)" >&2
+  exit 1
+fi
 # Finished runs are committed as one JSON each under benchmarks/results/matrix/<dataset>/
 # (runs/ is not part of the repository). The work folder's results/ is a link to that
 # folder, so each run's JSON lands in the repository the moment the run ends (a session
@@ -43,10 +60,20 @@ link_results() {
 }
 for dataset in "${DATASETS[@]}"; do link_results "$dataset"; done
 simclr() {  # simclr DATASET MASKINGS SEEDS TAG
-  python benchmarks/quality.py "${COMMON[@]}" --dataset="$1" --objectives=simclr \
+  python benchmarks/quality.py $(settings_for "$1") --objectives=simclr \
     --maskings="$2" --seeds="$3" --work_dir="runs/matrix/$1" --tag="$4" --mask_row=simclr_adios || true
 }
 all_seeds=$(IFS=,; echo "${SEEDS[*]}")
+if [ "${DATASETS[*]}" = "cifar10" ]; then
+  # Natural images: the headline pair over every seed first, then the other SimCLR
+  # rows, then BYOL none vs ADIOS (the paper's STL-10 objective), first seed.
+  simclr cifar10 none,adios "$all_seeds" matrix_cifar10_headline
+  simclr cifar10 none,adios,adios_s,random,block "$all_seeds" matrix_cifar10
+  python benchmarks/quality.py $(settings_for cifar10) --objectives=byol --maskings=none,adios \
+    --seeds="${SEEDS[0]}" --work_dir=runs/matrix/cifar10 --tag=matrix_cifar10_others \
+    --mask_row=byol_adios || true
+  exit 0
+fi
 for dataset in "${DATASETS[@]}"; do
   simclr "$dataset" none,adios,adios_s,random,block "${SEEDS[0]}" "matrix_$dataset"
 done
@@ -54,7 +81,7 @@ for dataset in "${DATASETS[@]}"; do
   simclr "$dataset" none,adios "$all_seeds" "matrix_${dataset}_headline"
 done
 others() {  # others DATASET: BYOL and SimSiam, none vs ADIOS, first seed
-  python benchmarks/quality.py "${COMMON[@]}" --dataset="$1" --objectives=byol,simsiam \
+  python benchmarks/quality.py $(settings_for "$1") --objectives=byol,simsiam \
     --maskings=none,adios --seeds="${SEEDS[0]}" \
     --work_dir="runs/matrix/$1" --tag="matrix_${1}_others" --mask_row=byol_adios || true
 }

@@ -291,12 +291,13 @@ def train(settings, verbose="auto"):
     )
 
     eval_batches = data_lib.make_eval_dataset(held_out.data, config=config, batch_size=256)
-    # Spread over the split (every k-th image), so a class-sorted folder shows every class.
-    vis_images = np.stack([
-        x for x, _ in data_lib.make_eval_dataset(
-            subsample(held_out, settings["num_vis_images"]), config=config, batch_size=256,
-        ).unbatch().take(settings["num_vis_images"]).as_numpy_iterator()
-    ])
+    # A pool spread over the split (every k-th image); MaskVisualizer then takes
+    # the classes in turn, so a class-sorted folder still shows every class.
+    pool = [(x, y) for x, y in data_lib.make_eval_dataset(
+        subsample(held_out, 50 * settings["num_vis_images"]), config=config, batch_size=256,
+    ).unbatch().as_numpy_iterator()]
+    vis_images = (np.stack([x for x, _ in pool]),
+                  None if pool[0][1] is None else np.stack([y for _, y in pool]))
     resumed = state == "resume"
     if resumed:
         logging.info(
@@ -315,6 +316,7 @@ def train(settings, verbose="auto"):
             MaskVisualizer(
                 vis_images,
                 os.path.join(run_dir, "masks"),
+                max_images=settings["num_vis_images"],
                 denormalize=lambda x: data_lib.denormalize(x, config),
                 tensorboard_dir=os.path.join(run_dir, "tensorboard"),
             ),
@@ -374,7 +376,8 @@ def evaluate_model(model, settings, config, train, held_out, verbose=0):
     `train` and `held_out` are `Split`s; the images stream through the encoder
     in batches of 256 and only their features are kept. On the synthetic
     shapes the held-out split's ground truth adds the mask scores and the
-    background variants.
+    background variants; elsewhere a masker gets the scores that need no
+    ground truth (confidence, coverage spread).
     """
     if train.num_classes is None:
         return {}
@@ -397,6 +400,11 @@ def evaluate_model(model, settings, config, train, held_out, verbose=0):
             name: data_lib.make_eval_dataset(images, ground_truth["labels"], config=config, batch_size=256)
             for name, images in data_lib.background_variants(ground_truth, seed=settings["seed"]).items()
         }
+    elif model.masker is not None:
+        # No ground truth: the masks' confidence and coverage spread on about
+        # 1000 evaluation images spread over the split.
+        mask_data = {"images": np.concatenate([x for x, _ in data_lib.make_eval_dataset(
+            subsample(held_out, 1000), config=config, batch_size=256).as_numpy_iterator()])}
     return evaluation.evaluate_representation(
         model.encoder,
         data_lib.make_eval_dataset(train.data, config=config, batch_size=256),

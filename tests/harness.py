@@ -60,6 +60,23 @@ def run_benchmark_script(name, args, backend="tensorflow", timeout=900):
     return proc
 
 
+def write_image_folder(root, classes=("cat", "dog"), per_class=3, sizes=((20, 30),), seed=0):
+    """Writes PNGs `root/<class>/<i>.png` of random pixels; returns {path: (array, label)}."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    written = {}
+    for label, name in enumerate(sorted(classes)):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+        for i in range(per_class):
+            h, w = sizes[i % len(sizes)]
+            array = rng.integers(0, 256, (h, w, 3), dtype="uint8")
+            path = os.path.join(root, name, f"{i}.png")
+            Image.fromarray(array).save(path)
+            written[path] = (array, label)
+    return written
+
+
 def assert_allclose(actual, expected, atol=1e-6, rtol=1e-6, msg=""):
     """`np.testing.assert_allclose` on backend tensors or arrays."""
     np.testing.assert_allclose(

@@ -17,6 +17,7 @@ from keras_adios.callbacks.knn_monitor import KNNMonitor
 from keras_adios.callbacks.mask_grid import render_mask_grid
 from keras_adios.callbacks.mask_quality_monitor import MaskQualityMonitor
 from keras_adios.callbacks.mask_visualizer import MaskVisualizer
+from keras_adios.callbacks.mask_visualizer import spread_over_classes
 from keras_adios.callbacks.metrics_logger import MetricsLogger
 from keras_adios.callbacks.momentum_schedule import MomentumSchedule
 from keras_adios.callbacks.non_finite_guard import NonFiniteError
@@ -26,6 +27,7 @@ __all__ = [
     "KNNMonitor",
     "MaskQualityMonitor",
     "MaskVisualizer",
+    "spread_over_classes",
     "MetricsLogger",
     "MomentumSchedule",
     "NonFiniteError",

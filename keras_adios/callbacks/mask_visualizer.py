@@ -13,6 +13,41 @@ from keras_adios.utils.arrays import to_numpy
 from keras_adios.evaluation.mask_metrics import compute_masks
 
 
+def spread_over_classes(num_images, count, labels=None):
+    """Indices of `count` images spread over classes (with labels) or over the split.
+
+    With `labels`, the classes take turns in order of first appearance: the
+    first image of each class, then the second of each, ...; unlabelled
+    images (negative ids) come last. Without, `count` indices evenly spaced
+    over `range(num_images)`. Fewer images than `count`: all of them.
+
+    Example:
+
+    >>> from keras_adios.callbacks.mask_visualizer import spread_over_classes
+    >>> spread_over_classes(6, 3, labels=[0, 0, 0, 1, 1, 2]).tolist()
+    [0, 3, 5]
+    >>> spread_over_classes(10, 2).tolist()
+    [0, 5]
+    """
+    count = min(int(count), int(num_images))
+    if labels is None:
+        return (np.arange(count) * num_images) // max(count, 1)
+    labels = np.asarray(to_numpy(labels)).reshape(-1)[:num_images]
+    if labels.shape[0] != num_images:
+        raise ValueError(
+            f"`labels` must have one entry per image. Received: {labels.shape[0]} labels for "
+            f"{num_images} images"
+        )
+    rank = np.zeros(num_images, np.int64)  # the image's position within its class
+    seen = {}
+    for i, label in enumerate(labels.tolist()):
+        rank[i] = seen.get(label, 0)
+        seen[label] = rank[i] + 1
+    first = {label: i for i, label in reversed(list(enumerate(labels.tolist())))}
+    order = sorted(range(num_images), key=lambda i: (labels[i] < 0, rank[i], first[labels[i]]))
+    return np.asarray(order[:count], np.int64)
+
+
 class MaskVisualizer(keras.callbacks.Callback):
     """Saves a grid of images, masks and masked images after every n epochs.
 
@@ -38,8 +73,10 @@ class MaskVisualizer(keras.callbacks.Callback):
 
     Args:
         images: array `(B, H, W, C)` of *normalised* images (as fed to the
-            model), or an `(images, labels)` tuple. The first `max_images`
-            are used.
+            model), or an `(images, labels)` tuple. `max_images` of them are
+            shown, picked by `spread_over_classes`: with labels, one image
+            of each class in turn (so a class-sorted split still shows every
+            class); without, images evenly spaced over the array.
         output_dir: str. Directory for the PNG files (created if needed).
         denormalize: None (images already in [0, 1]), a `(mean, std)` tuple
             (per-channel) or a callable mapping images to [0, 1] for display.
@@ -92,8 +129,9 @@ class MaskVisualizer(keras.callbacks.Callback):
         occluded="mean",
     ):
         super().__init__()
+        labels = None
         if isinstance(images, tuple):
-            images = images[0]
+            images, labels = images[0], (images[1] if len(images) > 1 else None)
         images = to_numpy(images)
         if images.ndim != 4:
             raise ValueError(
@@ -117,7 +155,7 @@ class MaskVisualizer(keras.callbacks.Callback):
         )
         self.max_images = check_positive_int(max_images, "max_images")
         self.scale = check_positive_int(scale, "scale")
-        self.images = images[: self.max_images]
+        self.images = images[spread_over_classes(len(images), self.max_images, labels)]
         self.output_dir = os.fspath(output_dir)
         self.denormalize = denormalize
         self.tensorboard_dir = (

@@ -264,3 +264,27 @@ def test_one_untrained_masker_reference_for_every_objective(tmp_path):
     # Another seed, another reference.
     runs = quality.plan(["simclr"], ["adios_s"], [4], base, str(tmp_path))
     assert quality.untrained_masker_run(runs, 4, str(tmp_path))["settings"]["seed"] == 4
+
+
+def test_an_image_folder_runs_through_the_matrix_machinery(tmp_path):
+    """A class-sorted folder of natural-image layout (no ground-truth masks): the
+    rows train, and the masked rows and the untrained reference report the masks'
+    statistics (confidence, coverage spread) without any ground-truth score."""
+    from harness import write_image_folder
+
+    for split, count in (("train", 16), ("test", 8)):
+        write_image_folder(tmp_path / "data" / split, classes=("a", "b"), per_class=count,
+                           sizes=((16, 16),))
+    base = {"dataset": f"folder:{tmp_path / 'data'}", "augmentation": "cifar10_solo_learn",
+            "epochs": 1, "batch_size": 8, "probe_epochs": 2, "num_vis_images": 2,
+            "encoder_widths": "8", "mask_filters": 8, "num_masks": 2}
+    result = quality.run_benchmark(["simclr"], ["none", "adios"], [0], base, str(tmp_path / "work"),
+                                   str(tmp_path / "out"), tag="folder")
+    adios = next(r for r in result["runs"] if r["row"] == "simclr_adios")["results"]
+    assert 1 / 2 <= adios["mask_confidence"] <= 1.0
+    assert "mask_foreground_iou" not in adios
+    assert adios["num_train_images"] == 32 and adios["steps_per_epoch"] == 4
+    reference = result["summary"][quality.UNTRAINED_MASKER]
+    assert reference["mask_confidence"]["n"] == 1 and reference["mask_foreground_iou"] is None
+    history = next(r for r in result["runs"] if r["row"] == "simclr_adios")["history"]
+    assert history[0]["mask_coverage_spread"] >= 0.0  # monitored without ground truth

@@ -27,7 +27,7 @@ def test_writes_one_png_per_epoch_with_the_grid(make_model, toy_data, tmp_path):
     model = make_model(num_masks=3)
     out = tmp_path / "masks"
     visualizer = MaskVisualizer(
-        x, out, denormalize=(MEAN, STD), max_images=4, scale=4
+        x[:4], out, denormalize=(MEAN, STD), max_images=4, scale=4
     )
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[visualizer])
 
@@ -120,3 +120,27 @@ def test_config_and_invalid_arguments(tmp_path):
         MaskVisualizer(images, tmp_path, occluded="white")
     with pytest.raises(ValueError, match="Received"):
         MaskVisualizer(images, "")
+
+
+def test_spread_over_classes_takes_the_classes_in_turn():
+    from keras_adios.callbacks import spread_over_classes
+
+    # A class-sorted split (like an image folder): 3 classes of 4 images, then 2 unlabelled.
+    labels = np.array([5] * 4 + [2] * 4 + [7] * 4 + [-1] * 2)
+    picked = spread_over_classes(len(labels), 7, labels)
+    assert labels[picked].tolist() == [5, 2, 7, 5, 2, 7, 5]
+    assert picked.tolist() == [0, 4, 8, 1, 5, 9, 2]
+    assert labels[spread_over_classes(len(labels), 14, labels)][-2:].tolist() == [-1, -1]
+    assert spread_over_classes(12, 4).tolist() == [0, 3, 6, 9]
+    assert spread_over_classes(3, 8).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="one entry per image"):
+        spread_over_classes(4, 2, labels[:3])
+
+
+def test_a_class_sorted_split_shows_every_class(tmp_path):
+    images = np.arange(12, dtype="float32").reshape(12, 1, 1, 1) * np.ones((1, 4, 4, 3), "float32")
+    labels = np.repeat(np.arange(3), 4)
+    visualizer = MaskVisualizer((images, labels), str(tmp_path), max_images=3)
+    # Image i holds the value i: one image of each class, the first of each.
+    assert visualizer.images[:, 0, 0, 0].tolist() == [0.0, 4.0, 8.0]
+    assert MaskVisualizer(images, str(tmp_path), max_images=3).images[:, 0, 0, 0].tolist() == [0.0, 4.0, 8.0]
