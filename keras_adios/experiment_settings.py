@@ -167,3 +167,44 @@ def define_flags(flag_values=None):
         else:
             holders[s.name] = flags.DEFINE_string(s.name, s.default, s.help, **target)
     return holders
+
+
+def cli_reference():
+    """`docs/cli.md`: every flag of `python -m keras_adios.train`, from `SETTINGS`.
+
+    `python -m keras_adios.experiment_settings > docs/cli.md` writes the page;
+    a test holds the committed page equal to this.
+    """
+    lines = [
+        "# The command line: every flag",
+        "",
+        "`python -m keras_adios.train` (installed as `keras-adios-train`) trains and evaluates one run;",
+        "`python -m keras_adios.evaluate --run_dir=RUN` re-evaluates a run folder and",
+        "`python -m keras_adios.export` writes its encoder as a SavedModel. Every flag below is a row of",
+        "`keras_adios/experiment_settings.py` (this page is written from it:",
+        "`python -m keras_adios.experiment_settings > docs/cli.md`). A run folder's `flags.json` holds",
+        "all of them; re-running with the same `--output_dir` and flags resumes an interrupted run.",
+        "",
+        "```shell",
+        "python -m keras_adios.train --dataset=folder:/data/my_images --epochs=100 --batch_size=256 \\",
+        "    --encoder=resnet18_cifar --num_masks=4 --output_dir=runs/mine",
+        "```",
+        "",
+        "| flag | default | allowed | what |",
+        "|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        if s.kind == "enum":
+            allowed = " / ".join(f"`{c}`" for c in s.choices)
+        elif s.kind == "boolean":
+            allowed = "`true` / `false`"
+        else:
+            allowed = s.kind + ("" if s.minimum is None else f" >= {s.minimum:g}")
+        default = "None" if s.default is None else s.default
+        help_text = s.help.replace("|", "\\|")
+        lines.append(f"| `--{s.name}` | `{default}` | {allowed} | {help_text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(cli_reference(), end="")

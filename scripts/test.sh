@@ -17,7 +17,7 @@ run() {  # name, pytest args...
   local rc=$?
   if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then status=1; fi
 }
-ONCE=(tests/cross_backend tests/distribute tests/benchmarks tests/test_cli.py tests/test_examples.py tests/test_guides.py)
+ONCE=(tests/cross_backend tests/distribute tests/benchmarks tests/test_cli.py tests/test_examples.py tests/test_guides.py tests/test_wheel.py)
 IGNORE=()
 for path in "${ONCE[@]}"; do IGNORE+=("--ignore=$path"); done
 for backend in tensorflow jax torch; do

@@ -16,6 +16,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 README = os.path.join(ROOT, "README.md")
+#: The pages whose tables copy generated results: the README and docs/quality.md.
+PAGES = (README, os.path.join(ROOT, "docs", "quality.md"))
 
 #: README column title -> generated column title.
 COLUMNS = {"mask confidence": "mask conf.", "CPU time": "CPU time"}
@@ -57,8 +59,16 @@ def _generated(name):
 
 
 def _readme_tables():
-    """Every README table tied to a generated file: `(file, line, rows)`."""
-    lines = open(README).read().splitlines()
+    """Every table of `PAGES` tied to a generated file: `(file, (page, line), rows)`."""
+    found = []
+    for page in PAGES:
+        found += [(name, (os.path.relpath(page, ROOT), line), rows) for name, line, rows in _page_tables(page)]
+    return found
+
+
+def _page_tables(page):
+    """Every table of one page tied to a generated file: `(file, line, rows)`."""
+    lines = open(page).read().splitlines()
     found = []
     for start, rows in _tables(lines):
         header = rows[0][0]
@@ -105,14 +115,14 @@ def test_the_readme_names_its_tables():
     assert len(TABLES) >= 5, [t[:2] for t in TABLES]
 
 
-@pytest.mark.parametrize("name,start,rows", TABLES, ids=[f"line{t[1] + 1}" for t in TABLES])
+@pytest.mark.parametrize("name,start,rows", TABLES, ids=[f"{t[1][0]}:line{t[1][1] + 1}" for t in TABLES])
 def test_readme_table_agrees_with_its_file(name, start, rows):
     generated = _generated(name)
     header = rows[0]
     checked = 0
     for row in rows[1:]:
         label = row[0]
-        where = f"README line {start + 1}, {name}, row {label!r}"
+        where = f"{start[0]} line {start[1] + 1}, {name}, row {label!r}"
         if " minus " in label:
             first, second = (re.sub(r"\s*\(.*?\)", "", part).strip() for part in label.split(" minus "))
             if second == "no masks":
