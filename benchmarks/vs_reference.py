@@ -322,12 +322,77 @@ def run_worker():
     for line in sys.stdin:
         kind, count = line.split()
         wall, cpu = [], []
+        reset_peak_memory(FLAGS.worker)
         for _ in range(int(count)):
             start, cpu_start = time.perf_counter(), time.process_time()
             steps[kind]()
             wall.append(time.perf_counter() - start)
             cpu.append(time.process_time() - cpu_start)
-        print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
+        print(json.dumps({"wall": wall, "cpu": cpu, **peak_memory(FLAGS.worker)}), flush=True)
+
+
+def reset_peak_memory(framework):
+    """Starts a new peak: the process's resident high-water mark (Linux) and the GPU's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        pass  # not Linux: the peak is then the process's lifetime peak (ru_maxrss)
+    if framework == "torch" or os.environ.get("KERAS_BACKEND") == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+    elif os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_logical_devices("GPU"):
+            tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def peak_memory(framework):
+    """`{"peak_rss_mb", "device_peak_mb"}` since `reset_peak_memory` (device: None without a GPU).
+
+    The CPU figure is the worker process's peak resident memory (VmHWM), the
+    GPU figure the framework's own peak of allocated device memory (PyTorch's
+    `max_memory_allocated`, TensorFlow's `get_memory_info` peak, JAX's
+    `peak_bytes_in_use`, which JAX does not reset: its lifetime peak).
+    """
+    rss = None
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    rss = int(line.split()[1]) / 1024
+    except OSError:
+        import resource
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    device = None
+    if framework == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            device = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_logical_devices("GPU"):
+                device = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        elif backend == "jax":
+            import jax
+
+            gpu = [d for d in jax.devices() if d.platform == "gpu"]
+            if gpu:
+                device = (gpu[0].memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**20
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                device = torch.cuda.max_memory_allocated() / 2**20
+    return {"peak_rss_mb": rss, "device_peak_mb": device}
 
 
 # ============================================================================
@@ -359,6 +424,7 @@ def measure(config):
     workers = {fw: start_worker(fw, config) for fw in ("torch", "keras")}
     times = {(fw, kind): [] for fw in workers for kind in ("adios", "supervised")}
     cpu = {key: [] for key in times}
+    memory = {key: {"peak_rss_mb": [], "device_peak_mb": []} for key in times}
     try:
         for r in range(FLAGS.rounds):
             order = ("torch", "keras") if r % 2 == 0 else ("keras", "torch")
@@ -367,6 +433,9 @@ def measure(config):
                     result = ask(workers[fw], kind, FLAGS.steps)
                     times[(fw, kind)].append(statistics.median(result["wall"]))
                     cpu[(fw, kind)].append(statistics.median(result["cpu"]))
+                    for key in memory[(fw, kind)]:
+                        if result.get(key) is not None:
+                            memory[(fw, kind)][key].append(result[key])
             print(f"[{config}] round {r + 1}/{FLAGS.rounds}: "
                   + ", ".join(f"{fw} {kind} {times[(fw, kind)][-1]:.3f}s" for fw, kind in times), flush=True)
     finally:
@@ -380,7 +449,7 @@ def measure(config):
     per_op = statistics.median(supervised)
     ceiling = per_op * reference_passes / our_passes
     width, batch = CONFIGS[config]
-    return {
+    out = {
         "config": config, "width": width, "batch_size": batch, "num_masks": FLAGS.num_masks,
         "step_seconds": {f"{fw}_{kind}": statistics.median(v) for (fw, kind), v in times.items()},
         "cpu_seconds": {f"{fw}_{kind}": statistics.median(v) for (fw, kind), v in cpu.items()},
@@ -388,7 +457,14 @@ def measure(config):
         "measured_ratio": measured, "supervised_ratio": per_op,
         "passes": {"reference": reference_passes, "keras_adios": our_passes},
         "ceiling": ceiling, "measured_over_ceiling": measured / ceiling,
+        # The largest peak over the rounds, per worker and step (MB), and keras_adios / reference.
+        "peak_memory_mb": {f"{fw}_{kind}_{key.split('_')[1]}": max(v) for (fw, kind), keys in memory.items()
+                           for key, v in keys.items() if v},
     }
+    for key in ("rss", "device"):
+        ours, ref = (out["peak_memory_mb"].get(f"{fw}_adios_{key}") for fw in ("keras", "torch"))
+        out[f"adios_{key}_memory_ratio"] = ours / ref if ours and ref else None
+    return out
 
 
 def markdown(rows, meta):
@@ -404,8 +480,9 @@ def markdown(rows, meta):
         f"({rows[0]['passes']['reference']} / {rows[0]['passes']['keras_adios']} forward-equivalents).",
         "",
         "| config | ADIOS step: torch ref / keras_adios (s) | measured ratio | supervised step: torch / keras (s) "
-        "| supervised ratio | ceiling | measured / ceiling | per-round ADIOS ratios |",
-        "|---|---|---|---|---|---|---|---|",
+        "| supervised ratio | ceiling | measured / ceiling | per-round ADIOS ratios "
+        "| ADIOS peak memory: torch ref / keras_adios (GB) | memory ratio keras_adios / ref |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         s = r["step_seconds"]
@@ -414,10 +491,27 @@ def markdown(rows, meta):
             f"| {s['torch_adios']:.2f} / {s['keras_adios']:.2f} | **{r['measured_ratio']:.2f}x** "
             f"| {s['torch_supervised']:.3f} / {s['keras_supervised']:.3f} | {r['supervised_ratio']:.2f}x "
             f"| {r['ceiling']:.2f}x | {r['measured_over_ceiling']:.2f} "
-            f"| {', '.join(f'{v:.2f}' for v in r['adios_ratios_per_round'])} |"
+            f"| {', '.join(f'{v:.2f}' for v in r['adios_ratios_per_round'])} "
+            f"| {_memory_cell(r)} |"
         )
-    lines += ["", f"Command: `{meta['command']}`", ""]
+    lines += [
+        "",
+        "Peak memory: each worker's peak resident memory (VmHWM, reset before every request) while it "
+        "ran its ADIOS steps, the largest over the rounds; on a GPU also the framework's peak of "
+        "allocated device memory. The two workers never run at the same time.",
+        "",
+        f"Command: `{meta['command']}`", ""]
     return "\n".join(lines)
+
+
+def _memory_cell(row):
+    m = row.get("peak_memory_mb") or {}
+    cells = []
+    for key, label in (("rss", "RSS"), ("device", "GPU")):
+        ref, ours = m.get(f"torch_adios_{key}"), m.get(f"keras_adios_{key}")
+        if ref and ours:
+            cells.append(f"{label} {ref / 1024:.2f} / {ours / 1024:.2f} | **{ours / ref:.2f}x**")
+    return " ; ".join(cells) if cells else "– | –"
 
 
 def main(argv):

@@ -36,3 +36,18 @@ def test_quick_run_writes_consistent_results(tmp_path):
     assert row["ceiling"] == pytest.approx(row["supervised_ratio"] * 36 / 24)
     assert row["measured_over_ceiling"] == pytest.approx(row["measured_ratio"] / row["ceiling"])
     assert "| quick (ResNet-18 width 8, batch 8) |" in (tmp_path / "vs.md").read_text()
+
+
+def test_quick_run_reports_peak_memory_of_both_sides(tmp_path):
+    out = tmp_path / "vs"
+    run_benchmark_script("vs_reference.py", ["--quick", f"--output={out}"])
+    (row,) = json.loads((tmp_path / "vs.json").read_text())["configs"]
+    memory = row["peak_memory_mb"]
+    for fw in ("torch", "keras"):
+        for kind in ("adios", "supervised"):
+            # A worker holding torch or TensorFlow and a model is far above 50 MB resident.
+            assert memory[f"{fw}_{kind}_rss"] > 50, (fw, kind)
+    assert row["adios_rss_memory_ratio"] == pytest.approx(memory["keras_adios_rss"] / memory["torch_adios_rss"])
+    table = (tmp_path / "vs.md").read_text()
+    ratio = f"**{row['adios_rss_memory_ratio']:.2f}x**"
+    assert ratio in table
