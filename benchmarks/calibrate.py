@@ -168,7 +168,7 @@ def markdown(records, meta, study="shapes32"):
         )
     lines += [
         "",
-        "The curves (`calibration.png`) are measured during training every few epochs, with the "
+        f"The curves (`calibration{STUDIES[study]['suffix']}.png`) are measured during training every few epochs, with the "
         "kNN memory bank and the probe's training set 2000 training images, so they sit "
         "slightly below the final numbers, which use all training images.",
         "",

@@ -86,7 +86,9 @@ def resolve_feature_layout(feature_layout):
     `"auto"` is `"channels_first"` on the PyTorch backend, whose
     convolutions otherwise copy every channels-last input to channels-first
     and back (and keep the copy for the backward), and `"channels_last"` on
-    TensorFlow and JAX, whose CPU and GPU kernels prefer it.
+    TensorFlow and JAX, whose CPU and GPU kernels prefer it. An explicit
+    `"channels_first"` on TensorFlow needs a GPU or XLA (`jit_compile=True`):
+    TensorFlow's own CPU convolution takes channels-last inputs only.
     """
     validation.check_choice(feature_layout, "feature_layout", FEATURE_LAYOUTS)
     if feature_layout == "auto":
