@@ -569,7 +569,7 @@ def curves(records, rows):
             per_seed = []
             for record in mine:
                 settings = record["settings"]
-                steps_per_epoch = int(record["results"].get("steps_per_epoch") or settings.get("steps_per_epoch")
+                steps_per_epoch = int(record.get("results", {}).get("steps_per_epoch") or settings.get("steps_per_epoch")
                                       or int(settings["num_train_images"]) // int(settings["batch_size"]))
                 per_seed.append({int(e["epoch"]) * steps_per_epoch: float(e[key])
                                  for e in record["history"] if e.get(key) is not None})
