@@ -79,6 +79,11 @@ def define_flags():
     flags.DEFINE_integer("steps", 2, "Timed steps per kind and framework per round.")
     flags.DEFINE_integer("warmup", 2, "Untimed steps per kind before the rounds.")
     flags.DEFINE_integer("threads", 0, "Intra-op threads of both frameworks (0: all cores).")
+    flags.DEFINE_bool("joint", False, "Also time keras_adios' joint encoder phase "
+                      "(lean_encoder_phase=False, one backward through all N masked views) in a third "
+                      "worker, 'keras_joint', beside the default lean one.")
+    flags.DEFINE_bool("reference", True, "Run the PyTorch reference worker (--noreference with --joint: "
+                      "lean vs joint only, e.g. where three workers would not fit in memory).")
     flags.DEFINE_bool("quick", False, "Tiny smoke configuration.")
     flags.DEFINE_string("output", os.path.join(ROOT, "benchmarks", "results", "vs_reference"),
                         "Writes OUTPUT.json and OUTPUT.md.")
@@ -259,7 +264,7 @@ def torch_worker(width, batch, num_masks, filters, classifier_on):
 # ============================================================================
 
 
-def keras_worker(width, batch, num_masks, filters, classifier_on):
+def keras_worker(width, batch, num_masks, filters, classifier_on, lean=True):
     import keras
     import numpy as np
 
@@ -275,6 +280,7 @@ def keras_worker(width, batch, num_masks, filters, classifier_on):
         objective=keras_adios.objectives.SimCLR(temperature=0.2, hidden_dim=HIDDEN, projection_dim=PROJECTION),
         num_classes=NUM_CLASSES if classifier_on else None,
         seed=0,
+        lean_encoder_phase=lean,
     )
     model.compile(
         encoder_optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=0.9),
@@ -314,7 +320,8 @@ def run_worker():
             torch.set_num_threads(FLAGS.threads)
         steps = torch_worker(width, batch, FLAGS.num_masks, FLAGS.masker_filters, FLAGS.classifier)
     else:
-        steps = keras_worker(width, batch, FLAGS.num_masks, FLAGS.masker_filters, FLAGS.classifier)
+        steps = keras_worker(width, batch, FLAGS.num_masks, FLAGS.masker_filters, FLAGS.classifier,
+                             lean=FLAGS.worker != "keras_joint")
     for kind in ("adios", "supervised"):
         for _ in range(FLAGS.warmup):
             steps[kind]()
@@ -421,13 +428,14 @@ def ask(process, kind, steps):
 
 
 def measure(config):
-    workers = {fw: start_worker(fw, config) for fw in ("torch", "keras")}
+    names = (["torch"] if FLAGS.reference else []) + ["keras"] + (["keras_joint"] if FLAGS.joint else [])
+    workers = {fw: start_worker(fw, config) for fw in names}
     times = {(fw, kind): [] for fw in workers for kind in ("adios", "supervised")}
     cpu = {key: [] for key in times}
     memory = {key: {"peak_rss_mb": [], "device_peak_mb": []} for key in times}
     try:
         for r in range(FLAGS.rounds):
-            order = ("torch", "keras") if r % 2 == 0 else ("keras", "torch")
+            order = names if r % 2 == 0 else names[::-1]
             for kind in ("adios", "supervised"):
                 for fw in order:
                     result = ask(workers[fw], kind, FLAGS.steps)
@@ -442,28 +450,42 @@ def measure(config):
         for process in workers.values():
             process.stdin.close()
             process.wait(timeout=60)
-    ratio = lambda kind: [t / k for t, k in zip(times[("torch", kind)], times[("keras", kind)])]  # noqa: E731
-    adios, supervised = ratio("adios"), ratio("supervised")
-    reference_passes, our_passes = pass_counts(FLAGS.num_masks, FLAGS.classifier)
-    measured = statistics.median(adios)
-    per_op = statistics.median(supervised)
-    ceiling = per_op * reference_passes / our_passes
     width, batch = CONFIGS[config]
     out = {
         "config": config, "width": width, "batch_size": batch, "num_masks": FLAGS.num_masks,
         "step_seconds": {f"{fw}_{kind}": statistics.median(v) for (fw, kind), v in times.items()},
         "cpu_seconds": {f"{fw}_{kind}": statistics.median(v) for (fw, kind), v in cpu.items()},
-        "adios_ratios_per_round": adios, "supervised_ratios_per_round": supervised,
-        "measured_ratio": measured, "supervised_ratio": per_op,
-        "passes": {"reference": reference_passes, "keras_adios": our_passes},
-        "ceiling": ceiling, "measured_over_ceiling": measured / ceiling,
         # The largest peak over the rounds, per worker and step (MB), and keras_adios / reference.
         "peak_memory_mb": {f"{fw}_{kind}_{key.split('_')[1]}": max(v) for (fw, kind), keys in memory.items()
                            for key, v in keys.items() if v},
     }
-    for key in ("rss", "device"):
-        ours, ref = (out["peak_memory_mb"].get(f"{fw}_adios_{key}") for fw in ("keras", "torch"))
-        out[f"adios_{key}_memory_ratio"] = ours / ref if ours and ref else None
+
+    def ratios(a, b, kind):  # per-round time ratios a / b
+        return [x / y for x, y in zip(times[(a, kind)], times[(b, kind)])]
+
+    if FLAGS.reference:
+        adios, supervised = ratios("torch", "keras", "adios"), ratios("torch", "keras", "supervised")
+        reference_passes, our_passes = pass_counts(FLAGS.num_masks, FLAGS.classifier)
+        measured = statistics.median(adios)
+        per_op = statistics.median(supervised)
+        ceiling = per_op * reference_passes / our_passes
+        out.update({
+            "adios_ratios_per_round": adios, "supervised_ratios_per_round": supervised,
+            "measured_ratio": measured, "supervised_ratio": per_op,
+            "passes": {"reference": reference_passes, "keras_adios": our_passes},
+            "ceiling": ceiling, "measured_over_ceiling": measured / ceiling,
+        })
+        for key in ("rss", "device"):
+            ours, ref = (out["peak_memory_mb"].get(f"{fw}_adios_{key}") for fw in ("keras", "torch"))
+            out[f"adios_{key}_memory_ratio"] = ours / ref if ours and ref else None
+    if FLAGS.joint:
+        # Lean / joint: time (median of per-round ratios; below 1: lean is faster) and peak memory.
+        lean_over_joint = ratios("keras", "keras_joint", "adios")
+        out["lean_over_joint_time_per_round"] = lean_over_joint
+        out["lean_over_joint_time"] = statistics.median(lean_over_joint)
+        for key in ("rss", "device"):
+            lean, joint = (out["peak_memory_mb"].get(f"{fw}_adios_{key}") for fw in ("keras", "keras_joint"))
+            out[f"lean_over_joint_{key}_memory"] = lean / joint if lean and joint else None
     return out
 
 
@@ -477,7 +499,7 @@ def markdown(rows, meta):
         "Ratios are PyTorch reference time / keras_adios time (above 1: keras_adios is faster), median "
         "of per-round ratios. Ceiling = supervised-step ratio (the frameworks' per-op speed, same "
         "rounds) x encoder pass-count ratio "
-        f"({rows[0]['passes']['reference']} / {rows[0]['passes']['keras_adios']} forward-equivalents).",
+        "({} / {} forward-equivalents).".format(*pass_counts(meta["num_masks"], meta["classifier"])),
         "",
         "| config | ADIOS step: torch ref / keras_adios (s) | measured ratio | supervised step: torch / keras (s) "
         "| supervised ratio | ceiling | measured / ceiling | per-round ADIOS ratios "
@@ -486,6 +508,8 @@ def markdown(rows, meta):
     ]
     for r in rows:
         s = r["step_seconds"]
+        if "measured_ratio" not in r:
+            continue
         lines.append(
             f"| {r['config']} (ResNet-18 width {r['width']}, batch {r['batch_size']}) "
             f"| {s['torch_adios']:.2f} / {s['keras_adios']:.2f} | **{r['measured_ratio']:.2f}x** "
@@ -494,11 +518,32 @@ def markdown(rows, meta):
             f"| {', '.join(f'{v:.2f}' for v in r['adios_ratios_per_round'])} "
             f"| {_memory_cell(r)} |"
         )
+    joint_rows = [r for r in rows if "lean_over_joint_time" in r]
+    if joint_rows:
+        lines += [
+            "",
+            "keras_adios' lean encoder phase (the default: one masked view back-propagated at a time) "
+            "against its joint one (`lean_encoder_phase=False`: one backward through all N masked views, "
+            "as the authors' code does), same rounds:",
+            "",
+            "| config | ADIOS step: joint / lean (s) | time lean / joint | peak memory: joint / lean (GB) "
+            "| memory lean / joint |",
+            "|---|---|---|---|---|",
+        ]
+        for r in joint_rows:
+            s, m = r["step_seconds"], r["peak_memory_mb"]
+            memory_ratio = r.get("lean_over_joint_rss_memory")
+            lines.append(
+                f"| {r['config']} (ResNet-18 width {r['width']}, batch {r['batch_size']}) "
+                f"| {s['keras_joint_adios']:.2f} / {s['keras_adios']:.2f} | **{r['lean_over_joint_time']:.2f}x** "
+                f"| {m.get('keras_joint_adios_rss', 0) / 1024:.2f} / {m.get('keras_adios_rss', 0) / 1024:.2f} "
+                f"| **{memory_ratio:.2f}x** |" if memory_ratio else "| – |"
+            )
     lines += [
         "",
         "Peak memory: each worker's peak resident memory (VmHWM, reset before every request) while it "
         "ran its ADIOS steps, the largest over the rounds; on a GPU also the framework's peak of "
-        "allocated device memory. The two workers never run at the same time.",
+        "allocated device memory. The workers never run at the same time.",
         "",
         f"Command: `{meta['command']}`", ""]
     return "\n".join(lines)

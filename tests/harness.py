@@ -409,8 +409,14 @@ class TwoForwardADIOS(keras_adios.ADIOS):
     recomputes them, differentiated w.r.t. the masker weights together with
     its objective (`simclr_adios.py`). It gives the same gradients as
     `keras_adios.ADIOS`' one-forward step with one more masker forward per
-    step; the masks-once tests compare the two.
+    step; the masks-once tests compare the two. Its encoder phase is the
+    authors' too: one backward through the sum over the masked views
+    (`lean_encoder_phase=False`).
     """
+
+    def __init__(self, *args, **kwargs):
+        kwargs["lean_encoder_phase"] = False
+        super().__init__(*args, **kwargs)
 
     def _vjp(self, forward_fn, variables):
         # No recording: the masker phase below computes the weight gradients

@@ -68,6 +68,9 @@ class ADIOS(step_mixin(), keras.Model):
     - The online probe trains on the stop-gradient features of `x1` from
       that same pass (the authors average the probe loss over both views,
       which costs an extra encoder pass).
+    - The encoder phase back-propagates one masked view at a time
+      (`lean_encoder_phase=True`, the default): the same gradients with
+      two forward graphs alive instead of N + 1.
 
     BatchNorm layers run in training mode in both phases as in the original,
     and their running statistics are updated once per call.
@@ -125,6 +128,16 @@ class ADIOS(step_mixin(), keras.Model):
             a copy of the state during each step.
         skip_nonfinite: bool, the older spelling of `nonfinite="skip"`
             (`True`); `False` leaves `nonfinite` as given.
+        lean_encoder_phase: bool (default True). How the encoder phase
+            back-propagates when a masker is present. `True`: one masked
+            view at a time (its graph freed before the next view's forward),
+            the gradients w.r.t. the unmasked embeddings summed over the
+            views and pulled back through the unmasked forward once, so only
+            two forward graphs are alive at once instead of N + 1. `False`:
+            one backward through the whole sum, as the authors' code does.
+            The same gradients either way (the gradient of a sum is the sum
+            of the gradients; BatchNorm statistics are per view in both),
+            equal up to float rounding.
         **kwargs: standard `keras.Model` arguments (e.g. `name`).
 
     Example:
@@ -164,6 +177,7 @@ class ADIOS(step_mixin(), keras.Model):
         seed=None,
         nonfinite="raise",
         skip_nonfinite=False,
+        lean_encoder_phase=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -202,6 +216,7 @@ class ADIOS(step_mixin(), keras.Model):
                 )
             nonfinite = "skip"
         self.nonfinite = nonfinite
+        self.lean_encoder_phase = validation.check_bool(lean_encoder_phase, "lean_encoder_phase")
         self.num_masks = None if masker is None else masker.num_masks
         self.slot_seed_generator = keras.random.SeedGenerator(seed)
         self.probe = keras.layers.Dense(self.num_classes, name="probe") if self.num_classes else None
@@ -532,7 +547,10 @@ class ADIOS(step_mixin(), keras.Model):
             return ssl + aux["probe_loss"], aux
 
         variables = self.encoder_variables + (self.probe_variables if use_probe else [])
-        value, aux, grads = self._value_and_grad(_scaled(encoder_loss, scale), variables)
+        if self.lean_encoder_phase and masks is not None:
+            value, aux, grads = self._lean_encoder_gradients(x1, x2, masks, slots, labels, use_probe, scale)
+        else:
+            value, aux, grads = self._value_and_grad(_scaled(encoder_loss, scale), variables)
         grads = _unscaled(grads, scale)
         finite_value = _all_finite([value])
         finite = ops.logical_and(finite_value, _all_finite(grads))
@@ -666,18 +684,84 @@ class ADIOS(step_mixin(), keras.Model):
             if e2 is None:
                 e2 = objective.encode(encoder, x2, training=training)
             return objective.loss(e1, e2, e1, e2)
-        if slots is not None:
-            pick = ops.one_hot(slots, self.num_masks, dtype=masks[0].dtype)[:, None, None, :]
-            masks = [ops.sum(m * pick, axis=-1, keepdims=True) for m in masks]
-        m2, m1 = masks[0], masks[1] if len(masks) > 1 else None
+        masks = self._select_masks(masks, slots)
         total = 0.0
-        for n in range(m2.shape[-1]):
-            e1m = None
-            if m1 is not None:
-                e1m = objective.encode(encoder, losses.masked_view(x1, m1[..., n : n + 1]), training=training)
-            e2m = objective.encode(encoder, losses.masked_view(x2, m2[..., n : n + 1]), training=training)
-            total = total + objective.loss(e1, e2, e1m, e2m)
+        for n in range(masks[0].shape[-1]):
+            total = total + self._mask_term(clean, x1, x2, masks, n, training)
         return total
+
+    def _select_masks(self, masks, slots):
+        """The masks the SSL terms use: all N, or per image its ADIOS-s slot (one channel)."""
+        if slots is None:
+            return list(masks)
+        pick = ops.one_hot(slots, self.num_masks, dtype=masks[0].dtype)[:, None, None, :]
+        return [ops.sum(m * pick, axis=-1, keepdims=True) for m in masks]
+
+    def _mask_term(self, clean, x1, x2, masks, n, training=True):
+        """`objective.loss` of mask channel `n`: its masked view(s) through the encoder."""
+        objective, encoder = self.objective, self.encoder
+        e1, e2 = clean
+        m2, m1 = masks[0], masks[1] if len(masks) > 1 else None
+        e1m = None
+        if m1 is not None:
+            e1m = objective.encode(encoder, losses.masked_view(x1, m1[..., n : n + 1]), training=training)
+        e2m = objective.encode(encoder, losses.masked_view(x2, m2[..., n : n + 1]), training=training)
+        return objective.loss(e1, e2, e1m, e2m)
+
+    def _lean_encoder_gradients(self, x1, x2, masks, slots, labels, use_probe, scale):
+        """The encoder phase's `(value, aux, grads)`, one masked view alive at a time.
+
+        The SSL loss is `sum_n L(c, f(v_n))` with `c` the unmasked views'
+        embeddings and `v_n` the n-th masked view. Its gradient is
+        `sum_n dL_n/dtheta|_c + (sum_n dL_n/dc) dc/dtheta`: each term is
+        back-propagated on its own (the masked view's graph freed before the
+        next view runs: `_after` orders them), the `dL_n/dc` are summed, and
+        pulled back through the recorded unmasked forward once. Same maths as
+        one backward through the sum; same BatchNorm calls in the same order.
+        """
+        variables = self.encoder_variables
+        layouts = []  # which embeddings and fields the unmasked forward returns (set while it runs)
+
+        def forward():
+            flat, layout = _flatten_embeddings(self._encode_clean(x1, x2))
+            layouts.append(layout)
+            return flat
+
+        clean, pullback = self._vjp(forward, variables)
+        structure = layouts[0]
+        masks = self._select_masks(masks, slots)
+        total, grads, clean_grads = 0.0, None, None
+        for n in range(masks[0].shape[-1]):
+            if grads is not None:  # this view's forward only after the last view's backward
+                x1, x2 = self._after([x1, x2], grads + clean_grads)
+
+            def term(*clean_values, n=n, x1=x1, x2=x2):
+                value = self._mask_term(_unflatten_embeddings(structure, clean_values), x1, x2, masks, n)
+                return value, {}
+
+            value, _, term_grads = self._value_and_grad(_scaled(term, scale), variables, inputs=clean)
+            count = len(variables)
+            total = total + value
+            if grads is None:
+                grads, clean_grads = term_grads[:count], term_grads[count:]
+            else:
+                grads = [a + b for a, b in zip(grads, term_grads[:count])]
+                clean_grads = [a + b for a, b in zip(clean_grads, term_grads[count:])]
+        grads = [a + b for a, b in zip(grads, pullback(clean_grads))]
+        aux = {"loss": total}
+        if not use_probe:
+            return total, aux, grads
+        features = _unflatten_embeddings(structure, clean)[0].features
+
+        def probe_loss():
+            loss, accuracy = self._probe_terms(features, labels)
+            return loss, {"probe_accuracy": accuracy}
+
+        probe_value, probe_aux, probe_grads = self._value_and_grad(
+            _scaled(probe_loss, scale), self.probe_variables
+        )
+        aux.update(probe_loss=probe_value, **probe_aux)
+        return total + probe_value, aux, grads + probe_grads
 
     def _masker_loss(self, ssl, masks):
         """What the masker minimises: `-(ssl - alpha_s * penalty + alpha_e * neg_entropy)`."""
@@ -801,6 +885,7 @@ class ADIOS(step_mixin(), keras.Model):
             "input_shape": None if self._image_shape is None else list(self._image_shape),
             "seed": self.seed,
             "nonfinite": self.nonfinite,
+            "lean_encoder_phase": self.lean_encoder_phase,
         }
 
     @classmethod
@@ -831,6 +916,27 @@ def _unscaled(grads, scale):
     if scale is None:
         return list(grads)
     return [g / ops.cast(scale, g.dtype) for g in grads]
+
+
+def _flatten_embeddings(embeddings):
+    """`[Embedding or None, ...]` -> `(tensors, layout)`: the set fields in order, and which are set."""
+    flat, layout = [], []
+    for embedding in embeddings:
+        if embedding is None:
+            layout.append(None)
+            continue
+        layout.append(tuple(t is not None for t in embedding))
+        flat.extend(t for t in embedding if t is not None)
+    return flat, layout
+
+
+def _unflatten_embeddings(layout, flat):
+    """The inverse of `_flatten_embeddings`."""
+    values = iter(flat)
+    return [
+        None if fields is None else objectives_module.Embedding(*(next(values) if f else None for f in fields))
+        for fields in layout
+    ]
 
 
 def _is_tf_dataset(x):

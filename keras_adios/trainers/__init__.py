@@ -10,7 +10,12 @@ trainer expects:
   loss for `variables` followed by those for the tensors `inputs`;
 - `_vjp(forward_fn, variables)`: calls `forward_fn()` (a list of tensors)
   once, returns `(outputs, pullback)`; `pullback(cotangents)` gives the
-  gradients for `variables` of `sum(cotangent * output)`, later in the step.
+  gradients for `variables` of `sum(cotangent * output)`, later in the step;
+- `_after(tensors, dependencies)`: `tensors` unchanged, but whatever uses them
+  runs after `dependencies` are computed (the lean encoder phase: one masked
+  view's forward after the previous view's backward, so that their graphs are
+  never alive together). Eager PyTorch needs nothing; TensorFlow graphs get
+  control dependencies, XLA an optimization barrier.
 """
 
 import keras

@@ -116,3 +116,9 @@ class JAXStepMixin:
             return list(grads)
 
         return outputs, pull
+
+    def _after(self, tensors, dependencies):
+        # An optimization barrier: XLA may not compute `tensors`' users before
+        # `dependencies` are computed (nor move work across it).
+        tensors, _ = jax.lax.optimization_barrier((list(tensors), list(dependencies)))
+        return list(tensors)

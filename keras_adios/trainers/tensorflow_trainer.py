@@ -44,3 +44,9 @@ class TensorFlowStepMixin:
             return _zeros_for_none(grads, sources)
 
         return outputs, pullback
+
+    def _after(self, tensors, dependencies):
+        # Control dependencies: inside a tf.function the executor would
+        # otherwise run independent forwards side by side, all alive at once.
+        with tf.control_dependencies([d for d in dependencies if d is not None]):
+            return [tf.identity(t) for t in tensors]

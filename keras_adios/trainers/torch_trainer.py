@@ -48,9 +48,18 @@ class TorchStepMixin:
         sources = [v.value for v in variables]
 
         def pullback(cotangents):
+            # Outputs without a graph (e.g. BYOL's stop-gradient target) pass no gradient.
+            pairs = [(o, c) for o, c in zip(outputs, cotangents) if o.requires_grad]
+            if not pairs:
+                return [torch.zeros_like(s) for s in sources]
             grads = torch.autograd.grad(
-                outputs, sources, grad_outputs=list(cotangents), allow_unused=True
+                [o for o, _ in pairs], sources, grad_outputs=[c for _, c in pairs], allow_unused=True
             )
             return torch_distributed.all_reduce_sum(_zeros_for_none(grads, sources))
 
         return [o.detach() for o in outputs], pullback
+
+    def _after(self, tensors, dependencies):
+        # Eager: every statement has run before the next one starts.
+        del dependencies
+        return list(tensors)

@@ -77,13 +77,14 @@ def snapshot(model, prefix, out, history=None):
         out[f"{prefix}/log:{key}"] = np.asarray(values[-1], "float64")
 
 
-def run_pair(config, out, mirrored, label=None, entropy_weight=0.0, **kwargs):
+def run_pair(config, out, mirrored, label=None, entropy_weight=0.0, lean=True, **kwargs):
     objective, variant = config.split("_", 1)
     config = label or config
     single = variant == "adios_s"
     for prefix, strategy in (("one", tf.distribute.get_strategy()), ("two", mirrored)):
         model = build(objective, single, strategy, **kwargs)
         model.entropy_weight = entropy_weight  # read when the step is traced
+        model.lean_encoder_phase = lean  # likewise
         if prefix == "one":
             snapshot(model, f"{config}/init", out)
         history = model.fit(data(), epochs=1, verbose=0).history
@@ -134,6 +135,8 @@ def main(path, configs):
             run_jit(out)
         elif config == "entropy":  # the batch-sum entropy term of the masker
             run_pair("simclr_adios_s", out, mirrored, label=config, entropy_weight=0.5)
+        elif config == "joint":  # the encoder phase as one backward through all masked views
+            run_pair("simclr_adios", out, mirrored, label=config, lean=False)
         elif config == "local_negatives":
             run_pair(
                 "simclr_adios", out, mirrored, label=config, cross_replica_negatives=False

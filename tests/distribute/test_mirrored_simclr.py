@@ -19,7 +19,7 @@ from dist_helpers import assert_pair_close, assert_weights_changed, load, pair, 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     path = tmp_path_factory.mktemp("mirrored_simclr") / "out.npz"
-    run_script("mirrored_step.py", path, "simclr_adios", "local_negatives", "slots", "entropy")
+    run_script("mirrored_step.py", path, "simclr_adios", "local_negatives", "slots", "entropy", "joint")
     return load(path)
 
 
@@ -54,3 +54,15 @@ def test_each_replica_draws_its_own_slots(results):
         assert v.shape == (64,) and v.min() >= 0 and v.max() < 4
     assert not np.array_equal(draws["slots/step0/replica0"], draws["slots/step0/replica1"])
     assert not np.array_equal(draws["slots/step0/replica0"], draws["slots/step1/replica0"])
+
+
+def test_lean_and_joint_encoder_phases_agree_on_two_replicas(results):
+    # simclr_adios runs the default lean encoder phase; `joint` the same
+    # pair with one backward through all masked views.
+    assert_pair_close(results, "joint")
+    for prefix in ("one", "two"):
+        lean = sorted(k for k in results if k.startswith(f"simclr_adios/{prefix}/w"))
+        joint = sorted(k for k in results if k.startswith(f"joint/{prefix}/w"))
+        assert len(lean) == len(joint) > 0
+        for a, b in zip(lean, joint):
+            np.testing.assert_allclose(results[a], results[b], atol=1e-5, rtol=1e-5, err_msg=a)

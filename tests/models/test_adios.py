@@ -128,33 +128,39 @@ def test_encoder_phase_does_not_change_the_masker():
 class _GradientRecorder(keras_adios.ADIOS):
     """Also differentiates each phase's loss w.r.t. the *other* player.
 
-    The masker phase differentiates w.r.t. the masks (`inputs`) and pulls
-    the result back to the masker weights; it is recognised by its inputs.
+    The masker phase differentiates w.r.t. the masks (`inputs`) only and
+    pulls the result back to the masker weights; it is recognised by its
+    empty `variables`. (The lean encoder phase differentiates each masked
+    view's term w.r.t. the encoder and the unmasked embeddings, `inputs`.)
     """
 
     def _value_and_grad(self, loss_fn, variables, inputs=()):
         ids = {id(v) for v in variables}
         others = [v for v in self.masker_variables + self.encoder_variables if id(v) not in ids]
         loss, aux, grads = super()._value_and_grad(loss_fn, list(variables) + others, inputs)
-        phase = "masker" if inputs else "encoder"
+        phase = "encoder" if variables else "masker"
         start = len(variables)
         self._recorded.append((phase, [ops.convert_to_numpy(g) for g in grads[start : start + len(others)]]))
         return loss, aux, grads[:start] + grads[start + len(others) :]
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "joint"])
 @pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
-def test_encoder_phase_gradients_do_not_reach_the_masker(objective_name):
+def test_encoder_phase_gradients_do_not_reach_the_masker(objective_name, lean):
     model = _GradientRecorder(
         tiny_encoder(), MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="none"),
-        objective=objective(objective_name),
+        objective=objective(objective_name), lean_encoder_phase=lean,
     )
     object.__setattr__(model, "_recorded", [])
     model.compile(encoder_optimizer=sgd(0.01), masker_optimizer=sgd(0.01), run_eagerly=True)
     model.train_on_batch(batch())
+    encoder_calls = [grads for phase, grads in model._recorded if phase == "encoder"]
     phases = dict(model._recorded)
     assert set(phases) == {"encoder", "masker"}
+    # Lean: one gradient call per mask; joint: one for the whole sum.
+    assert len(encoder_calls) == (NUM_MASKS if lean else 1)
     # Encoder phase: masks are constants, so no gradient reaches the masker.
-    assert all(np.all(g == 0) for g in phases["encoder"])
+    assert all(np.all(g == 0) for grads in encoder_calls for g in grads)
     # Masker phase: the encoder is differentiated through (non-zero
     # gradients exist) although the step never applies them.
     assert any(np.any(g != 0) for g in phases["masker"])
@@ -548,10 +554,13 @@ def _count_vjp_calls(model):
     return calls
 
 
-def test_only_a_trained_masker_records_its_forward_for_a_vjp():
-    fixed = make_model("simclr", masker=RandomPatchMasker(mask_ratio=0.5, patch_size=4, seed=1))
-    learned = make_model("simclr")
-    for model, expected_vjps in ((fixed, 0), (learned, 1)):
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "joint"])
+def test_only_a_trained_masker_records_its_forward_for_a_vjp(lean):
+    fixed = make_model("simclr", masker=RandomPatchMasker(mask_ratio=0.5, patch_size=4, seed=1),
+                       lean_encoder_phase=lean)
+    learned = make_model("simclr", lean_encoder_phase=lean)
+    # The lean encoder phase records the unmasked forward for one vjp too.
+    for model, expected_vjps in ((fixed, 0 + lean), (learned, 1 + lean)):
         model.compile(run_eagerly=True)
         vjps, masker_calls = _count_vjp_calls(model), _count_masker_calls(model)
         model.train_on_batch(batch())

@@ -1,0 +1,106 @@
+"""The lean encoder phase (one masked view back-propagated at a time) against the joint one.
+
+Same initial weights, same batches: after two steps (the second also checks
+the optimizer state), every weight, BatchNorm statistic and logged loss of
+`lean_encoder_phase=True` equals that of `lean_encoder_phase=False` (one
+backward through the whole sum, as the authors' code does) and of the
+authors' two-forward step (`harness.TwoForwardADIOS`), up to float rounding.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_adios
+from harness import TwoForwardADIOS
+from harness import assert_allclose
+from harness import view_batch
+from harness import weights
+from keras_adios.layers import MaskGenerator
+
+SIZE = 16
+BATCH = 8
+NUM_MASKS = 3
+
+
+def _objective(name):
+    heads = {"hidden_dim": 16, "projection_dim": 8}
+    if name == "simclr":
+        return keras_adios.objectives.SimCLR(temperature=0.5, **heads)
+    if name == "byol":
+        return keras_adios.objectives.BYOL(predictor_hidden_dim=16, total_steps=10, **heads)
+    if name == "simsiam":  # masks both views: two masked views per term
+        return keras_adios.objectives.SimSiam(predictor_hidden_dim=8, **heads)
+    return keras_adios.objectives.VICReg(**heads)
+
+
+def make_model(objective_name, single_mask, lean, cls=keras_adios.ADIOS):
+    """A compiled ADIOS with a BatchNorm encoder and NumPy-drawn weights (identical when rebuilt)."""
+    keras.utils.set_random_seed(0)
+    kwargs = {} if cls is TwoForwardADIOS else {"lean_encoder_phase": lean}
+    model = cls(
+        keras_adios.encoders.SmallResNet(input_shape=(SIZE, SIZE, 3), widths=(8, 16)),
+        MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="group"),
+        objective=_objective(objective_name),
+        single_mask=single_mask,
+        num_classes=4,
+        seed=3,
+        **kwargs,
+    )
+    rng = np.random.default_rng(1)
+    model.set_weights([
+        rng.normal(0.0, 0.2, size=tuple(v.shape)).astype(v.dtype) if v.trainable
+        else np.asarray(keras.ops.convert_to_numpy(v))
+        for v in model.weights
+    ])
+    model.compile(
+        encoder_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        masker_optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
+        probe_optimizer=keras.optimizers.SGD(0.1),
+    )
+    return model
+
+
+def train_two_steps(model):
+    logs = None
+    for seed in (0, 1):
+        data, labels = view_batch(BATCH, SIZE, seed=seed, num_classes=4)
+        logs = model.train_on_batch(data, labels, return_dict=True)
+    return logs
+
+
+@pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam", "vicreg"])
+@pytest.mark.parametrize("single_mask", [False, True], ids=["adios", "adios_s"])
+def test_lean_encoder_phase_gives_the_weights_of_the_joint_one(objective_name, single_mask):
+    lean = make_model(objective_name, single_mask, lean=True)
+    joint = make_model(objective_name, single_mask, lean=False)
+    initial = weights(joint.weights)
+    for a, b in zip(weights(lean.weights), initial):
+        np.testing.assert_array_equal(a, b)
+    lean_logs, joint_logs = train_two_steps(lean), train_two_steps(joint)
+    for key in ("loss", "masker_loss", "sparsity_penalty", "probe_loss"):
+        assert_allclose(lean_logs[key], joint_logs[key], atol=1e-5, rtol=1e-5, msg=key)
+    for v, a, b in zip(lean.weights, weights(lean.weights), weights(joint.weights)):
+        np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4, err_msg=v.path)
+    # Not vacuous: the encoder moved by more than the tolerance.
+    moved = max(np.max(np.abs(a - b)) for a, b in zip(weights(joint.weights), initial))
+    assert moved > 1e-2, moved
+
+
+@pytest.mark.parametrize("objective_name", ["simclr", "byol"])
+def test_lean_encoder_phase_gives_the_weights_of_the_authors_step(objective_name):
+    lean = make_model(objective_name, single_mask=False, lean=True)
+    reference = make_model(objective_name, single_mask=False, lean=False, cls=TwoForwardADIOS)
+    train_two_steps(lean), train_two_steps(reference)
+    for v, a, b in zip(lean.weights, weights(lean.weights), weights(reference.weights)):
+        np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4, err_msg=v.path)
+
+
+def test_lean_encoder_phase_is_the_default_and_in_the_config():
+    model = make_model("simclr", single_mask=False, lean=True)
+    assert keras_adios.ADIOS(model.encoder, model.masker).lean_encoder_phase is True
+    off = make_model("simclr", single_mask=False, lean=False)
+    assert off.get_config()["lean_encoder_phase"] is False
+    assert keras_adios.ADIOS.from_config(off.get_config()).lean_encoder_phase is False
+    with pytest.raises(ValueError, match="lean_encoder_phase"):
+        keras_adios.ADIOS(model.encoder, model.masker, lean_encoder_phase="yes")
