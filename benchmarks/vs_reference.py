@@ -533,11 +533,14 @@ def markdown(rows, meta):
         for r in joint_rows:
             s, m = r["step_seconds"], r["peak_memory_mb"]
             memory_ratio = r.get("lean_over_joint_rss_memory")
+            memory = "– | –"
+            if memory_ratio:
+                memory = (f"{m['keras_joint_adios_rss'] / 1024:.2f} / {m['keras_adios_rss'] / 1024:.2f} "
+                          f"| **{memory_ratio:.2f}x**")
             lines.append(
                 f"| {r['config']} (ResNet-18 width {r['width']}, batch {r['batch_size']}) "
                 f"| {s['keras_joint_adios']:.2f} / {s['keras_adios']:.2f} | **{r['lean_over_joint_time']:.2f}x** "
-                f"| {m.get('keras_joint_adios_rss', 0) / 1024:.2f} / {m.get('keras_adios_rss', 0) / 1024:.2f} "
-                f"| **{memory_ratio:.2f}x** |" if memory_ratio else "| – |"
+                f"| {memory} |"
             )
     lines += [
         "",

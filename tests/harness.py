@@ -89,6 +89,22 @@ def weights(variables):
     return [np.array(ops.convert_to_numpy(v)) for v in variables]
 
 
+def compile_with_sgd(model, encoder_lr=0.05, masker_lr=0.5, probe_lr=0.1):
+    """`model.compile` with SGD (momentum 0.9 for both players, plain for the probe)."""
+    model.compile(
+        encoder_optimizer=keras.optimizers.SGD(encoder_lr, momentum=0.9),
+        masker_optimizer=keras.optimizers.SGD(masker_lr, momentum=0.9),
+        probe_optimizer=keras.optimizers.SGD(probe_lr),
+    )
+    return model
+
+
+def assert_same_weights(model, reference, atol=1e-5, rtol=1e-4):
+    """Every weight of `model` equals the one at the same position of `reference`."""
+    for v, a, b in zip(model.weights, weights(model.weights), weights(reference.weights)):
+        np.testing.assert_allclose(a, b, atol=atol, rtol=rtol, err_msg=v.path)
+
+
 def images(batch=2, size=16, channels=3, seed=0):
     """Normal float32 images `(batch, size, size, channels)`."""
     return np.random.default_rng(seed).normal(size=(batch, size, size, channels)).astype("float32")

@@ -14,6 +14,8 @@ import pytest
 import keras_adios
 from harness import TwoForwardADIOS
 from harness import assert_allclose
+from harness import assert_same_weights
+from harness import compile_with_sgd
 from harness import view_batch
 from harness import weights
 from keras_adios.layers import MaskGenerator
@@ -53,12 +55,7 @@ def make_model(objective_name, single_mask, lean, cls=keras_adios.ADIOS):
         else np.asarray(keras.ops.convert_to_numpy(v))
         for v in model.weights
     ])
-    model.compile(
-        encoder_optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-        masker_optimizer=keras.optimizers.SGD(0.5, momentum=0.9),
-        probe_optimizer=keras.optimizers.SGD(0.1),
-    )
-    return model
+    return compile_with_sgd(model)
 
 
 def train_two_steps(model):
@@ -80,8 +77,7 @@ def test_lean_encoder_phase_gives_the_weights_of_the_joint_one(objective_name, s
     lean_logs, joint_logs = train_two_steps(lean), train_two_steps(joint)
     for key in ("loss", "masker_loss", "sparsity_penalty", "probe_loss"):
         assert_allclose(lean_logs[key], joint_logs[key], atol=1e-5, rtol=1e-5, msg=key)
-    for v, a, b in zip(lean.weights, weights(lean.weights), weights(joint.weights)):
-        np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4, err_msg=v.path)
+    assert_same_weights(lean, joint, atol=2e-5)
     # Not vacuous: the encoder moved by more than the tolerance.
     moved = max(np.max(np.abs(a - b)) for a, b in zip(weights(joint.weights), initial))
     assert moved > 1e-2, moved
@@ -92,8 +88,7 @@ def test_lean_encoder_phase_gives_the_weights_of_the_authors_step(objective_name
     lean = make_model(objective_name, single_mask=False, lean=True)
     reference = make_model(objective_name, single_mask=False, lean=False, cls=TwoForwardADIOS)
     train_two_steps(lean), train_two_steps(reference)
-    for v, a, b in zip(lean.weights, weights(lean.weights), weights(reference.weights)):
-        np.testing.assert_allclose(a, b, atol=2e-5, rtol=1e-4, err_msg=v.path)
+    assert_same_weights(lean, reference, atol=2e-5)
 
 
 def test_lean_encoder_phase_is_the_default_and_in_the_config():
