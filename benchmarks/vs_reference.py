@@ -80,7 +80,7 @@ def define_flags():
     flags.DEFINE_integer("warmup", 2, "Untimed steps per kind before the rounds.")
     flags.DEFINE_integer("threads", 0, "Intra-op threads of both frameworks (0: all cores).")
     flags.DEFINE_bool("joint", False, "Also time keras_adios' joint encoder phase "
-                      "(lean_encoder_phase=False, one backward through all N masked views) in a third "
+                      "(per_view_backward=False, one backward through all N masked views) in a third "
                       "worker, 'keras_joint', beside the default lean one.")
     flags.DEFINE_bool("reference", True, "Run the PyTorch reference worker (--noreference with --joint: "
                       "lean vs joint only, e.g. where three workers would not fit in memory).")
@@ -280,7 +280,7 @@ def keras_worker(width, batch, num_masks, filters, classifier_on, lean=True):
         objective=keras_adios.objectives.SimCLR(temperature=0.2, hidden_dim=HIDDEN, projection_dim=PROJECTION),
         num_classes=NUM_CLASSES if classifier_on else None,
         seed=0,
-        lean_encoder_phase=lean,
+        per_view_backward=lean,
     )
     model.compile(
         encoder_optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=0.9),
@@ -523,7 +523,7 @@ def markdown(rows, meta):
         lines += [
             "",
             "keras_adios' lean encoder phase (the default: one masked view back-propagated at a time) "
-            "against its joint one (`lean_encoder_phase=False`: one backward through all N masked views, "
+            "against its joint one (`per_view_backward=False`: one backward through all N masked views, "
             "as the authors' code does), same rounds:",
             "",
             "| config | ADIOS step: joint / lean (s) | time lean / joint | peak memory: joint / lean (GB) "

@@ -203,7 +203,7 @@ def _build_model(settings, image_shape, num_classes, total_steps):
         objective=objective,
         sparsity_weight=settings["sparsity_weight"],
         skip_nonfinite=settings["skip_nonfinite"],
-        lean_encoder_phase=settings["lean_encoder_phase"],
+        per_view_backward=settings["per_view_backward"],
         entropy_weight=settings["entropy_weight"],
         single_mask=masking == "adios_s",
         num_classes=num_classes,

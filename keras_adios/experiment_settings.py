@@ -84,7 +84,7 @@ SETTINGS = (
     Setting('monitor_every', 1, 'integer', 'Epochs between kNN (and mask-quality) evaluations during training.', minimum=1),
     Setting('monitor_probe_epochs', None, 'integer', 'Also train a linear probe with this many epochs at every monitoring point (None: kNN only).', minimum=1),
     Setting('output_dir', 'runs/adios', 'string', 'Run folder (re-running with the same folder resumes).'),
-    Setting('lean_encoder_phase', True, 'boolean', 'Back-propagate the encoder phase one masked view at a time (same gradients, two forward graphs alive instead of N + 1); --nolean_encoder_phase: one backward through all views, as the authors do.'),
+    Setting('per_view_backward', True, 'boolean', 'Back-propagate each masked view on its own in both phases (same gradients; the encoder phase keeps two encoder graphs alive instead of N + 1); --noper_view_backward: one backward through all views, as the authors do.'),
     Setting('skip_nonfinite', False, 'boolean', 'Skip a training step whose loss or gradients are NaN/inf (weights unchanged) instead of stopping with an error.'),
     Setting('overwrite', False, 'boolean', 'Delete an existing run folder (finished, interrupted or made with other settings) and train anew.'),
     Setting('verbose', 'auto', 'enum', 'Progress output: bar (per step), epoch (one line per epoch), none; auto: bar in a terminal, else epoch.', choices=('auto', 'bar', 'epoch', 'none')),

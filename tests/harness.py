@@ -427,11 +427,11 @@ class TwoForwardADIOS(keras_adios.ADIOS):
     `keras_adios.ADIOS`' one-forward step with one more masker forward per
     step; the masks-once tests compare the two. Its encoder phase is the
     authors' too: one backward through the sum over the masked views
-    (`lean_encoder_phase=False`).
+    (`per_view_backward=False`).
     """
 
     def __init__(self, *args, **kwargs):
-        kwargs["lean_encoder_phase"] = False
+        kwargs["per_view_backward"] = False
         super().__init__(*args, **kwargs)
 
     def _vjp(self, forward_fn, variables):

@@ -68,9 +68,10 @@ class ADIOS(step_mixin(), keras.Model):
     - The online probe trains on the stop-gradient features of `x1` from
       that same pass (the authors average the probe loss over both views,
       which costs an extra encoder pass).
-    - The encoder phase back-propagates one masked view at a time
-      (`lean_encoder_phase=True`, the default): the same gradients with
-      two forward graphs alive instead of N + 1.
+    - Both phases back-propagate one masked view at a time
+      (`per_view_backward=True`, the default): the same gradients with two
+      encoder graphs alive in the encoder phase instead of N + 1, and one
+      in the masker phase instead of N.
 
     BatchNorm layers run in training mode in both phases as in the original,
     and their running statistics are updated once per call.
@@ -128,13 +129,15 @@ class ADIOS(step_mixin(), keras.Model):
             a copy of the state during each step.
         skip_nonfinite: bool, the older spelling of `nonfinite="skip"`
             (`True`); `False` leaves `nonfinite` as given.
-        lean_encoder_phase: bool (default True). How the encoder phase
-            back-propagates when a masker is present. `True`: one masked
-            view at a time (its graph freed before the next view's forward),
-            the gradients w.r.t. the unmasked embeddings summed over the
-            views and pulled back through the unmasked forward once, so only
-            two forward graphs are alive at once instead of N + 1. `False`:
-            one backward through the whole sum, as the authors' code does.
+        per_view_backward: bool (default True). How the two phases
+            back-propagate when a masker is present. `True`: one masked
+            view at a time (its graph freed before the next view's forward);
+            in the encoder phase the gradients w.r.t. the unmasked
+            embeddings are summed over the views and pulled back through the
+            unmasked forward once, so two encoder graphs are alive at once
+            instead of N + 1 (the masker phase: one instead of N). `False`:
+            one backward through the whole sum in each phase, as the
+            authors' code does.
             The same gradients either way (the gradient of a sum is the sum
             of the gradients; BatchNorm statistics are per view in both),
             equal up to float rounding.
@@ -177,7 +180,7 @@ class ADIOS(step_mixin(), keras.Model):
         seed=None,
         nonfinite="raise",
         skip_nonfinite=False,
-        lean_encoder_phase=True,
+        per_view_backward=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -216,7 +219,7 @@ class ADIOS(step_mixin(), keras.Model):
                 )
             nonfinite = "skip"
         self.nonfinite = nonfinite
-        self.lean_encoder_phase = validation.check_bool(lean_encoder_phase, "lean_encoder_phase")
+        self.per_view_backward = validation.check_bool(per_view_backward, "per_view_backward")
         self.num_masks = None if masker is None else masker.num_masks
         self.slot_seed_generator = keras.random.SeedGenerator(seed)
         self.probe = keras.layers.Dense(self.num_classes, name="probe") if self.num_classes else None
@@ -547,8 +550,8 @@ class ADIOS(step_mixin(), keras.Model):
             return ssl + aux["probe_loss"], aux
 
         variables = self.encoder_variables + (self.probe_variables if use_probe else [])
-        if self.lean_encoder_phase and masks is not None:
-            value, aux, grads = self._lean_encoder_gradients(x1, x2, masks, slots, labels, use_probe, scale)
+        if self.per_view_backward and masks is not None:
+            value, aux, grads = self._per_view_encoder_gradients(x1, x2, masks, slots, labels, use_probe, scale)
         else:
             value, aux, grads = self._value_and_grad(_scaled(encoder_loss, scale), variables)
         grads = _unscaled(grads, scale)
@@ -574,7 +577,10 @@ class ADIOS(step_mixin(), keras.Model):
                 ssl = self._ssl_loss(clean, x1, x2, list(mask_values), slots)
                 return self._masker_loss(ssl, mask_values)
 
-            value, aux, mask_grads = self._value_and_grad(_scaled(masker_loss, scale), [], inputs=masks)
+            if self.per_view_backward:
+                value, aux, mask_grads = self._per_view_masker_gradients(clean, x1, x2, masks, slots, scale)
+            else:
+                value, aux, mask_grads = self._value_and_grad(_scaled(masker_loss, scale), [], inputs=masks)
             with no_grad():
                 masker_grads = _unscaled(pullback(mask_grads), scale)
                 masker_finite = _all_finite([value] + list(masker_grads))
@@ -656,6 +662,30 @@ class ADIOS(step_mixin(), keras.Model):
             masks.append(self.masker(x1, training=training))
         return masks
 
+    def _per_view_masker_gradients(self, clean, x1, x2, masks, slots, scale):
+        """The masker phase's `(value, aux, gradients w.r.t. the masks)`, one masked view alive at a time.
+
+        The masker minimises `-sum_n L_n + alpha_s * penalty - alpha_e * neg_entropy`;
+        the mask terms (no encoder) and each `-L_n` (through the frozen
+        encoder) are differentiated w.r.t. the masks on their own, in order,
+        and the gradients summed: the same as one backward through the sum.
+        """
+        value, aux, grads = self._value_and_grad(
+            _scaled(lambda *mask_values: self._masker_loss(0.0, mask_values), scale), [], inputs=masks
+        )
+        views = 1 if slots is not None else self.num_masks
+        for n in range(views):
+            x1_n, x2_n = self._after([x1, x2], grads)  # after the last view's backward
+
+            def term(*mask_values, n=n, x1=x1_n, x2=x2_n):
+                selected = self._select_masks(list(mask_values), slots)
+                return -self._mask_term(clean, x1, x2, selected, n), {}
+
+            term_value, _, term_grads = self._value_and_grad(_scaled(term, scale), [], inputs=masks)
+            value = value + term_value
+            grads = [a + b for a, b in zip(grads, term_grads)]
+        return value, aux, grads
+
     def _encode_clean(self, x1, x2, training=True):
         """`[e1, e2]`: the unmasked views' embeddings (`e2` only if both views are masked)."""
         e1 = self.objective.encode(self.encoder, x1, training=training)
@@ -708,8 +738,12 @@ class ADIOS(step_mixin(), keras.Model):
         e2m = objective.encode(encoder, losses.masked_view(x2, m2[..., n : n + 1]), training=training)
         return objective.loss(e1, e2, e1m, e2m)
 
-    def _lean_encoder_gradients(self, x1, x2, masks, slots, labels, use_probe, scale):
+    def _per_view_encoder_gradients(self, x1, x2, masks, slots, labels, use_probe, scale):
         """The encoder phase's `(value, aux, grads)`, one masked view alive at a time.
+
+        As `_value_and_grad` of the whole encoder loss would return them: the
+        (loss-scaled) value, `aux` with the unscaled `loss` (and probe terms),
+        and the gradients of the encoder variables followed by the probe's.
 
         The SSL loss is `sum_n L(c, f(v_n))` with `c` the unmasked views'
         embeddings and `v_n` the n-th masked view. Its gradient is
@@ -730,18 +764,19 @@ class ADIOS(step_mixin(), keras.Model):
         clean, pullback = self._vjp(forward, variables)
         structure = layouts[0]
         masks = self._select_masks(masks, slots)
-        total, grads, clean_grads = 0.0, None, None
+        total, scaled_total, grads, clean_grads = 0.0, 0.0, None, None
         for n in range(masks[0].shape[-1]):
             if grads is not None:  # this view's forward only after the last view's backward
                 x1, x2 = self._after([x1, x2], grads + clean_grads)
 
             def term(*clean_values, n=n, x1=x1, x2=x2):
                 value = self._mask_term(_unflatten_embeddings(structure, clean_values), x1, x2, masks, n)
-                return value, {}
+                return value, {"loss": value}
 
-            value, _, term_grads = self._value_and_grad(_scaled(term, scale), variables, inputs=clean)
+            # `value` is the (loss-)scaled term, `aux["loss"]` the term itself.
+            value, term_aux, term_grads = self._value_and_grad(_scaled(term, scale), variables, inputs=clean)
             count = len(variables)
-            total = total + value
+            total, scaled_total = total + term_aux["loss"], scaled_total + value
             if grads is None:
                 grads, clean_grads = term_grads[:count], term_grads[count:]
             else:
@@ -750,18 +785,18 @@ class ADIOS(step_mixin(), keras.Model):
         grads = [a + b for a, b in zip(grads, pullback(clean_grads))]
         aux = {"loss": total}
         if not use_probe:
-            return total, aux, grads
+            return scaled_total, aux, grads
         features = _unflatten_embeddings(structure, clean)[0].features
 
         def probe_loss():
             loss, accuracy = self._probe_terms(features, labels)
-            return loss, {"probe_accuracy": accuracy}
+            return loss, {"probe_loss": loss, "probe_accuracy": accuracy}
 
         probe_value, probe_aux, probe_grads = self._value_and_grad(
             _scaled(probe_loss, scale), self.probe_variables
         )
-        aux.update(probe_loss=probe_value, **probe_aux)
-        return total + probe_value, aux, grads + probe_grads
+        aux.update(probe_aux)
+        return scaled_total + probe_value, aux, grads + probe_grads
 
     def _masker_loss(self, ssl, masks):
         """What the masker minimises: `-(ssl - alpha_s * penalty + alpha_e * neg_entropy)`."""
@@ -885,7 +920,7 @@ class ADIOS(step_mixin(), keras.Model):
             "input_shape": None if self._image_shape is None else list(self._image_shape),
             "seed": self.seed,
             "nonfinite": self.nonfinite,
-            "lean_encoder_phase": self.lean_encoder_phase,
+            "per_view_backward": self.per_view_backward,
         }
 
     @classmethod

@@ -84,7 +84,7 @@ def run_pair(config, out, mirrored, label=None, entropy_weight=0.0, lean=True, *
     for prefix, strategy in (("one", tf.distribute.get_strategy()), ("two", mirrored)):
         model = build(objective, single, strategy, **kwargs)
         model.entropy_weight = entropy_weight  # read when the step is traced
-        model.lean_encoder_phase = lean  # likewise
+        model.per_view_backward = lean  # likewise
         if prefix == "one":
             snapshot(model, f"{config}/init", out)
         history = model.fit(data(), epochs=1, verbose=0).history

@@ -151,7 +151,7 @@ class _GradientRecorder(keras_adios.ADIOS):
 def test_encoder_phase_gradients_do_not_reach_the_masker(objective_name, lean):
     model = _GradientRecorder(
         tiny_encoder(), MaskGenerator(num_masks=NUM_MASKS, filters=8, norm="none"),
-        objective=objective(objective_name), lean_encoder_phase=lean,
+        objective=objective(objective_name), per_view_backward=lean,
     )
     object.__setattr__(model, "_recorded", [])
     model.compile(encoder_optimizer=sgd(0.01), masker_optimizer=sgd(0.01), run_eagerly=True)
@@ -553,8 +553,8 @@ def _count_vjp_calls(model):
 @pytest.mark.parametrize("lean", [True, False], ids=["lean", "joint"])
 def test_only_a_trained_masker_records_its_forward_for_a_vjp(lean):
     fixed = make_model("simclr", masker=RandomPatchMasker(mask_ratio=0.5, patch_size=4, seed=1),
-                       lean_encoder_phase=lean)
-    learned = make_model("simclr", lean_encoder_phase=lean)
+                       per_view_backward=lean)
+    learned = make_model("simclr", per_view_backward=lean)
     # The lean encoder phase records the unmasked forward for one vjp too.
     for model, expected_vjps in ((fixed, 0 + lean), (learned, 1 + lean)):
         model.compile(run_eagerly=True)
