@@ -93,8 +93,9 @@ SETTINGS = (
 #: Defaults of every setting.
 DEFAULTS = {s.name: s.default for s in SETTINGS}
 #: Settings that change how a run is carried out, not what it computes (not
-#: compared when an existing run folder is reused).
-RUN_CONTROL = ("overwrite", "verbose")
+#: compared when an existing run folder is reused; `per_view_backward` gives
+#: the same gradients either way, so a run may resume with the other value).
+RUN_CONTROL = ("overwrite", "verbose", "per_view_backward")
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 

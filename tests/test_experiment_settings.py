@@ -81,3 +81,19 @@ def test_the_dtype_policy_setting_builds_a_mixed_model_and_leaves_the_global_pol
     model.compile()
     # float16 gets ADIOS' dynamic loss scale, bfloat16 does not need one.
     assert (model.optimizer.loss_scale is not None) == (policy == "mixed_float16")
+
+
+def test_a_run_folder_resumes_whatever_its_per_view_backward():
+    # Run control, not maths: the same gradients either way.
+    import json
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        saved = dict(experiment_settings.DEFAULTS, output_dir=run_dir, per_view_backward=False)
+        with open(os.path.join(run_dir, "flags.json"), "w") as f:
+            json.dump(saved, f)
+        now = dict(saved, per_view_backward=True)
+        assert experiment.run_state(now) == ("resume", 0)
+        with pytest.raises(ValueError, match="--num_masks"):
+            experiment.run_state(dict(now, num_masks=saved["num_masks"] + 1))

