@@ -522,8 +522,8 @@ def markdown(rows, meta):
     if joint_rows:
         lines += [
             "",
-            "keras_adios' lean encoder phase (the default: one masked view back-propagated at a time) "
-            "against its joint one (`per_view_backward=False`: one backward through all N masked views, "
+            "keras_adios' per-view backward (the default, `per_view_backward=True`: one masked view back-propagated at a time in both phases) "
+            "against the joint one (`per_view_backward=False`: one backward through all N masked views, "
             "as the authors' code does), same rounds:",
             "",
             "| config | ADIOS step: joint / lean (s) | time lean / joint | peak memory: joint / lean (GB) "
