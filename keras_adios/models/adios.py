@@ -573,13 +573,14 @@ class ADIOS(step_mixin(), keras.Model):
             with no_grad():
                 clean = [None if e is None else e.stop_gradient() for e in self._encode_clean(x1, x2)]
 
-            def masker_loss(*mask_values):
-                ssl = self._ssl_loss(clean, x1, x2, list(mask_values), slots)
-                return self._masker_loss(ssl, mask_values)
-
             if self.per_view_backward:
                 value, aux, mask_grads = self._per_view_masker_gradients(clean, x1, x2, masks, slots, scale)
             else:
+
+                def masker_loss(*mask_values):
+                    ssl = self._ssl_loss(clean, x1, x2, list(mask_values), slots)
+                    return self._masker_loss(ssl, mask_values)
+
                 value, aux, mask_grads = self._value_and_grad(_scaled(masker_loss, scale), [], inputs=masks)
             with no_grad():
                 masker_grads = _unscaled(pullback(mask_grads), scale)
