@@ -84,7 +84,12 @@ METRICS = (
     ("background_only_fg_accuracy", "only-fg"),
     ("background_mixed_same_accuracy", "mixed-same"),
     ("background_mixed_rand_accuracy", "mixed-rand"),
+    ("occlusion_cutout_16_accuracy", "cutout 16"),
+    ("occlusion_cutout_8_accuracy", "cutout 8"),
+    ("occlusion_learned_mask_accuracy", "learned mask"),
 )
+# Occlusion robustness (natural images): random square cutouts of these sides.
+OCCLUSION_CUTOUTS = (16, 8)
 UNTRAINED = "untrained encoder"
 UNTRAINED_MASKER = "untrained mask generator"
 MASK_METRICS = ("mask_confidence", "mask_foreground_iou", "mask_foreground_ari", "mask_parts_ari")
@@ -227,8 +232,10 @@ def _history(run_dir):
 def _clear_stale_run_dir(settings):
     """Removes a run folder written with other settings.
 
-    A folder with the same `flags.json` is kept: `experiment.train` resumes a
-    killed run from its BackupAndRestore state.
+    A folder of the same run (`experiment.settings_differences` finds none:
+    settings added since it was written count as their defaults, run-control
+    settings never count) is kept: `experiment.train` resumes a killed run
+    from its BackupAndRestore state.
     """
     run_dir = settings["output_dir"]
     flags_path = os.path.join(run_dir, "flags.json")
@@ -236,9 +243,65 @@ def _clear_stale_run_dir(settings):
         return
     if os.path.exists(flags_path):
         with open(flags_path) as f:
-            if json.load(f) == settings:
+            if not experiment.settings_differences(json.load(f), settings):
                 return
+    logging.warning("%s holds a run made with other settings; starting it again.", run_dir)
     shutil.rmtree(run_dir)
+
+
+def add_occlusion(record, run, mask_run):
+    """Adds occlusion robustness to a finished run's record (in place and in its JSON).
+
+    A linear probe (the run's `probe_epochs` and seed) is trained on clean
+    features of the training split and applied, unchanged, to the test
+    images: clean, with one random square cutout per image
+    (`OCCLUSION_CUTOUTS`, positions fixed by the seed, the same for every row)
+    and with the most-occluding mask of `mask_run`'s learned masker (the
+    ADIOS row of the same seed, so that every row meets the same masks).
+    Needs the run folders (`encoder.keras`, `masker.keras`); returns False
+    where they are missing (e.g. results reused from a fresh checkout).
+    """
+    import keras
+
+    from keras_adios import data as data_lib
+    from keras_adios import evaluation
+
+    settings = run["settings"]
+    encoder_path = os.path.join(settings["output_dir"], "encoder.keras")
+    masker_path = None if mask_run is None else os.path.join(mask_run["settings"]["output_dir"], "masker.keras")
+    if not os.path.exists(encoder_path) or masker_path is None or not os.path.exists(masker_path):
+        return False
+    logging.info("Occlusion robustness of %s seed %d", run["row"], run["seed"])
+    keras.utils.set_random_seed(settings["seed"])
+    train, held_out = experiment.load_splits(settings)
+    size = experiment.image_size(settings, train)
+    config = experiment.run_augmentation(settings, size)
+    images, labels = (np.concatenate(a) for a in zip(*data_lib.make_eval_dataset(
+        held_out.data, config=config, batch_size=256).as_numpy_iterator()))
+    variants = evaluation.occlusion_variants(
+        images, labels, cutout_sizes=[c for c in OCCLUSION_CUTOUTS if c < size],
+        masker=keras.saving.load_model(masker_path), seed=settings["seed"],
+    )
+    accuracies = evaluation.background_robustness(
+        keras.saving.load_model(encoder_path), None, variants,
+        train_data=data_lib.make_eval_dataset(train.data, config=config, batch_size=256),
+        probe_kwargs={"epochs": settings["probe_epochs"], "seed": settings["seed"]},
+    )
+    record["results"].update({f"occlusion_{k}_accuracy": float(v) for k, v in accuracies.items()})
+    record["occlusion_masker"] = mask_run["row"]
+    _write_json(record, run["path"])
+    keras.backend.clear_session()
+    gc.collect()
+    return True
+
+
+def needs_occlusion(record):
+    """Natural-image runs (no synthetic ground truth) without occlusion figures yet."""
+    settings = record.get("settings") or {}
+    from keras_adios import data as data_lib
+
+    return (data_lib.synthetic_shapes_options(settings.get("dataset", "")) is None
+            and "occlusion_clean_accuracy" not in record.get("results", {}))
 
 
 UNTRAINED_MASKER_DIR = "untrained_masker"
@@ -341,7 +404,8 @@ def summarize(records, rows, masker_records=()):
 
 # The columns of METRICS whose difference to the no-mask row is tabulated.
 DIFFERENCE_KEYS = ("linear_probe_accuracy", "knn_accuracy", "background_only_fg_accuracy",
-                   "background_mixed_rand_accuracy")
+                   "background_mixed_rand_accuracy", "occlusion_cutout_16_accuracy",
+                   "occlusion_cutout_8_accuracy", "occlusion_learned_mask_accuracy")
 
 
 def _paired(by_run, row, base, keys, combine=operator.sub):
@@ -437,29 +501,39 @@ def markdown(summary, rows, meta):
         f"Mean ± std (ddof=1) over seeds {', '.join(str(s) for s in meta['seeds'])}; "
         f"chance = {meta['chance_accuracy']:.3f}.",
         "",
-        "| objective | masking | " + " | ".join(title for _, title in METRICS) + " |",
-        "|---|---|" + "---|" * len(METRICS),
+    ]
+    # Only the columns some row has a figure for (shapes: masks against ground
+    # truth and backgrounds; natural images: mask statistics and occlusion).
+    metrics = [(key, title) for key, title in METRICS
+               if any((summary[row] or {}).get(key) for row in summary)] or list(METRICS[:2])
+    lines += [
+        "| objective | masking | " + " | ".join(title for _, title in metrics) + " |",
+        "|---|---|" + "---|" * len(metrics),
     ]
     for row in rows:
         objective, masking = row.split("_", 1)
-        cells = [_cell(summary[row][key]) for key, _ in METRICS]
+        cells = [_cell(summary[row][key]) for key, _ in metrics]
         lines.append(f"| {objective} | {MASKING_LABELS[masking]} | " + " | ".join(cells) + " |")
     for reference in (UNTRAINED, UNTRAINED_MASKER):
         if reference in summary:
-            cells = [_cell(summary[reference][key]) for key, _ in METRICS]
+            cells = [_cell(summary[reference][key]) for key, _ in metrics]
             lines.append(f"| – | {reference} | " + " | ".join(cells) + " |")
     differences, difference_lines = meta.get("differences") or {}, []
+    keys = [key for key in DIFFERENCE_KEYS
+            if any((stats or {}).get(key) for stats in [*differences.values(),
+                                                         *(meta.get("comparisons") or {}).values()])]
+    keys = keys or list(DIFFERENCE_KEYS[:2])
     if differences:
         difference_lines += [
             "Difference to the same objective without masks, paired by seed: mean ± standard "
             "error (std ddof=1 / sqrt(n)); resolved when |mean| > 2 SE.",
             "",
-            "| objective | masking | " + " | ".join(dict(METRICS)[key] for key in DIFFERENCE_KEYS) + " |",
-            "|---|---|" + "---|" * len(DIFFERENCE_KEYS),
+            "| objective | masking | " + " | ".join(dict(METRICS)[key] for key in keys) + " |",
+            "|---|---|" + "---|" * len(keys),
         ]
         for row, stats in differences.items():
             objective, masking = row.split("_", 1)
-            cells = [_difference_cell(stats.get(key)) for key in DIFFERENCE_KEYS]
+            cells = [_difference_cell(stats.get(key)) for key in keys]
             difference_lines.append(f"| {objective} | {MASKING_LABELS[masking]} | " + " | ".join(cells) + " |")
         difference_lines.append("")
     comparisons = meta.get("comparisons") or {}
@@ -470,15 +544,15 @@ def markdown(summary, rows, meta):
             "the runs' CPU seconds (training and the same evaluation; a run resumed after an "
             "interruption counts only its last part).",
             "",
-            "| objective | masking | against | " + " | ".join(dict(METRICS)[key] for key in DIFFERENCE_KEYS)
+            "| objective | masking | against | " + " | ".join(dict(METRICS)[key] for key in keys)
             + " | CPU time |",
-            "|---|---|---|" + "---|" * (len(DIFFERENCE_KEYS) + 1),
+            "|---|---|---|" + "---|" * (len(keys) + 1),
         ]
         for pair, stats in comparisons.items():
             row, base = pair.split(" vs ")
             objective, masking = row.split("_", 1)
             ratio = stats.get("cpu_time_ratio")
-            cells = [_difference_cell(stats.get(key)) for key in DIFFERENCE_KEYS]
+            cells = [_difference_cell(stats.get(key)) for key in keys]
             cells.append(f"{ratio['mean']:.2f}x" if ratio else "–")
             difference_lines.append(
                 f"| {objective} | {MASKING_LABELS[masking]} | {MASKING_LABELS[base.split('_', 1)[1]]} | "
@@ -495,7 +569,10 @@ def markdown(summary, rows, meta):
         "the best mask's IoU with the ground-truth foreground; ARI of the argmax mask "
         "assignment against foreground/background and against the parts; only-fg / "
         "mixed-rand: the probe (trained on original images) on the foreground alone and on "
-        "the foreground pasted on another image's background. The untrained encoder row is the same "
+        "the foreground pasted on another image's background; cutout 16 / cutout 8 / learned mask "
+        "(natural images): a probe trained on clean images, on test images with one random square of "
+        "that side hidden (positions fixed by the seed) and with the most-occluding mask of the same "
+        "seed's ADIOS masker hidden. Columns without figures are left out. The untrained encoder row is the same "
         "probes on a freshly initialised encoder, over every run; the untrained mask generator row "
         "scores a freshly initialised `MaskGenerator` (what ADIOS starts from), one per seed." % (settings["knn_k"], settings["knn_temperature"]),
         "",
@@ -718,6 +795,15 @@ def run_benchmark(objectives, maskings, seeds, base_settings, work_dir, output_d
         records.append(record)
         res = record["results"]
         progress.update(i + 1, [("probe", res["linear_probe_accuracy"]), ("knn", res["knn_accuracy"])])
+
+    # Occlusion robustness, once every run of a seed is there (each row meets
+    # the masks of the same seed's `mask_row` run).
+    for run, record in zip(runs, records):
+        if needs_occlusion(record):
+            mask_run = next((r for r in runs if r["row"] == mask_row and r["seed"] == run["seed"]), None)
+            if not add_occlusion(record, run, mask_run):
+                logging.warning("%s seed %d: no occlusion figures (its run folder or the %s masker "
+                                "of its seed is missing).", run["row"], run["seed"], mask_row)
 
     masker_records = []
     for seed in sorted({r["seed"] for r in runs if r["masking"] in ("adios", "adios_s")}):

@@ -59,24 +59,30 @@ def write_images(root, count, size, seed=0):
     return images.nbytes
 
 
-def measure(sizes, image_size, steps, work_dir):
-    """Peak RSS (MiB) of streamed and in-memory runs per dataset size."""
+def measure(sizes, image_size, steps, work_dir, shuffle_buffer=None):
+    """Peak RSS (MiB) of streamed and in-memory runs per dataset size.
+
+    `shuffle_buffer` (decoded images; None: the CLI's default) is the one part
+    of a streamed run's memory that grows with the dataset until it is full.
+    """
     rows = []
     for count in sizes:
         root = os.path.join(work_dir, str(count))
         image_bytes = write_images(root, count, image_size)
         row = {"images": count, "image_mb": image_bytes / 2**20}
         for kind, dataset in (("folder", f"folder:{root}/folder"), ("npz", f"npz:{root}/data.npz")):
-            row[kind] = run_child(dataset, os.path.join(root, f"run_{kind}"), steps)
+            row[kind] = run_child(dataset, os.path.join(root, f"run_{kind}"), steps, shuffle_buffer)
         rows.append(row)
     return rows
 
 
-def run_child(dataset, output_dir, steps):
+def run_child(dataset, output_dir, steps, shuffle_buffer=None):
     """One training process; returns {"peak_rss_mb", "seconds"}."""
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
     args = [sys.executable, "-m", "keras_adios.train", f"--dataset={dataset}", f"--output_dir={output_dir}",
             f"--steps_per_epoch={steps}", *TRAIN_FLAGS]
+    if shuffle_buffer is not None:
+        args.append(f"--shuffle_buffer={shuffle_buffer}")
     start = time.time()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     err = proc.stderr.read()
@@ -116,8 +122,8 @@ def write_results(rows, output, meta):
         )
     lines += [
         "",
-        "A streamed run holds the pretraining shuffle buffer (`make_pretrain_dataset`'s "
-        "`shuffle_buffer_size`, 10,000 decoded images by default) and the features (16 floats per "
+        "A streamed run holds the pretraining shuffle buffer (`--shuffle_buffer`, "
+        "10,000 decoded images by default) and the features (16 floats per "
         "image here), so its memory grows until the dataset fills the buffer and stays flat after.",
     ]
     with open(output + ".md", "w") as f:

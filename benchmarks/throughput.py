@@ -379,20 +379,19 @@ def empirical_pass_counts(config):
     _instrument(model.encoder, "encoder", state)
     if model.masker is not None:
         _instrument(model.masker, "masker", state)
-    original = model._value_and_grad
-    masker_ids = {id(v) for v in model.masker_variables}
+    original = model._apply
+    encoder_optimizer = model.optimizer["encoder"]
 
-    def value_and_grad(loss_fn, variables, inputs=()):
-        # The masker phase differentiates w.r.t. the masks (`inputs`).
-        is_masker = bool(inputs) or (bool(variables) and all(id(v) in masker_ids for v in variables))
-        state["phase"] = "masker" if is_masker else "encoder"
+    def apply(optimizer, grads, variables, finite):
+        # The encoder update ends the encoder phase: every pass after it
+        # belongs to the masker phase (whichever gradient primitive ran it).
         try:
-            return original(loss_fn, variables, inputs)
+            return original(optimizer, grads, variables, finite)
         finally:
-            # After the encoder update comes the masker phase (its masks).
-            state["phase"] = "masker"
+            if optimizer is encoder_optimizer:
+                state["phase"] = "masker"
 
-    object.__setattr__(model, "_value_and_grad", value_and_grad)
+    object.__setattr__(model, "_apply", apply)
     views = make_views(FLAGS.count_batch_size, FLAGS.seed + 1)
     model.train_on_batch(views)
     fwd, bwd = state["fwd"], state["bwd"]

@@ -271,6 +271,7 @@ def train(settings, verbose="auto"):
     train_ds = data_lib.make_pretrain_dataset(
         train.data, config=config, batch_size=batch_size, seed=settings["seed"],
         initial_epoch=initial_epoch,  # a resumed run sees the data of an uninterrupted one
+        shuffle_buffer_size=settings["shuffle_buffer"],
     )
     steps_per_epoch = settings["steps_per_epoch"] or train.size // batch_size
 
@@ -420,6 +421,22 @@ def evaluate_model(model, settings, config, train, held_out, verbose=0):
     )
 
 
+def settings_differences(saved, settings):
+    """The settings that make a run folder's `flags.json` (`saved`) another run than `settings`.
+
+    Settings missing on either side count as their defaults (a folder written
+    before a setting existed resumes under its default); run-control settings
+    (`RUN_CONTROL`) and `output_dir` never count. Returns one line per
+    difference, empty when the folder is this run.
+    """
+    ignored = set(experiment_settings.RUN_CONTROL) | {"output_dir"}
+    return [
+        f"--{key}: {saved.get(key, DEFAULTS.get(key))!r} in the folder, {settings.get(key, DEFAULTS.get(key))!r} now"
+        for key in sorted(set(saved) | set(settings))
+        if key not in ignored and saved.get(key, DEFAULTS.get(key)) != settings.get(key, DEFAULTS.get(key))
+    ]
+
+
 def run_state(settings):
     """What `train` will do with `settings["output_dir"]`, decided before anything is written.
 
@@ -447,12 +464,7 @@ def run_state(settings):
         )
     with open(flags_path) as f:
         saved = json.load(f)
-    ignored = set(experiment_settings.RUN_CONTROL) | {"output_dir"}
-    differences = [
-        f"--{key}: {saved.get(key, DEFAULTS.get(key))!r} in the folder, {settings.get(key)!r} now"
-        for key in sorted(set(saved) | set(settings))
-        if key not in ignored and saved.get(key, DEFAULTS.get(key)) != settings.get(key)
-    ]
+    differences = settings_differences(saved, settings)
     if differences:
         raise ValueError(
             f"--output_dir={run_dir} holds a run made with other settings:\n  "

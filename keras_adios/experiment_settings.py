@@ -67,6 +67,7 @@ SETTINGS = (
     Setting('epochs', 5, 'integer', 'Training epochs.', minimum=1),
     Setting('batch_size', 128, 'integer', 'Batch size.', minimum=2),
     Setting('steps_per_epoch', None, 'integer', 'Limit the steps per epoch.', minimum=1),
+    Setting('shuffle_buffer', 10000, 'integer', 'Streamed sources (image folders, tensorflow-datasets): the pretraining shuffle buffer in decoded images, which bounds the input pipeline memory (in-memory arrays are shuffled exactly, without a buffer).', minimum=1),
     Setting('optimizer', 'adam', 'enum', 'Optimizer of encoder and masker (the paper: lars).', choices=('adam', 'sgd', 'lars')),
     Setting('learning_rate', 0.002, 'float', 'Encoder peak learning rate.', minimum=0.0),
     Setting('mask_learning_rate', 0.01, 'float', 'Masker peak learning rate.', minimum=0.0),

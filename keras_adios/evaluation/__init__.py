@@ -2,7 +2,8 @@
 
 Protocols follow the ADIOS / solo-learn code: frozen-encoder feature
 extraction, linear probe, weighted kNN, k-means clustering scores, mask
-quality against ground truth, and background robustness. Everything except
+quality against ground truth, background robustness and occlusion
+(cutouts, learned masks). Everything except
 the linear probe (trained with `keras.Model.fit`) is NumPy.
 """
 
@@ -26,6 +27,9 @@ from keras_adios.evaluation.mask_metrics import mask_ari
 from keras_adios.evaluation.mask_metrics import mask_confidence
 from keras_adios.evaluation.mask_metrics import mask_coverage_spread
 from keras_adios.evaluation.mask_metrics import mask_foreground_iou
+from keras_adios.evaluation.occlusion import cutout
+from keras_adios.evaluation.occlusion import most_occluding_mask
+from keras_adios.evaluation.occlusion import occlusion_variants
 from keras_adios.evaluation.representation import evaluate_representation
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "background_robustness",
     "compute_masks",
     "contingency_matrix",
+    "cutout",
     "evaluate_masks",
     "evaluate_representation",
     "extract_features",
@@ -48,6 +53,8 @@ __all__ = [
     "mask_confidence",
     "mask_coverage_spread",
     "mask_foreground_iou",
+    "most_occluding_mask",
     "mutual_information",
     "normalized_mutual_info",
+    "occlusion_variants",
 ]

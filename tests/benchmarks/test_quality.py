@@ -288,3 +288,18 @@ def test_an_image_folder_runs_through_the_matrix_machinery(tmp_path):
     assert reference["mask_confidence"]["n"] == 1 and reference["mask_foreground_iou"] is None
     history = next(r for r in result["runs"] if r["row"] == "simclr_adios")["history"]
     assert history[0]["mask_coverage_spread"] >= 0.0  # monitored without ground truth
+    # Occlusion robustness: every row meets the same seed's ADIOS masks; no
+    # 16-px cutout on 16-px images; the clean figure is the run's own probe.
+    table = (tmp_path / "out" / "quality_folder.md").read_text()
+    for run in result["runs"]:
+        res = run["results"]
+        assert run["occlusion_masker"] == "simclr_adios"
+        assert "occlusion_cutout_16_accuracy" not in res
+        for key in ("occlusion_clean_accuracy", "occlusion_cutout_8_accuracy", "occlusion_learned_mask_accuracy"):
+            assert 0.0 <= res[key] <= 1.0, (run["row"], key)
+        assert res["occlusion_clean_accuracy"] == pytest.approx(res["linear_probe_accuracy"], abs=1 / 16)
+        with open(tmp_path / "work" / "results" / f"{run['row']}__seed_0.json") as f:
+            assert json.load(f)["results"] == res  # written back to the run's JSON
+    header = next(line for line in table.splitlines() if line.startswith("| objective | masking |"))
+    assert header.endswith("| cutout 8 | learned mask |")
+    assert "cutout 16" not in header and "mask IoU" not in header  # columns without figures

@@ -13,6 +13,7 @@ MODULES = [
     "knn",
     "linear_probe",
     "mask_metrics",
+    "occlusion",
     "representation",
 ]
 
