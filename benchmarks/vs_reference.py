@@ -587,12 +587,17 @@ def main(argv):
         "seconds": round(time.time() - start, 1),
         "command": "python benchmarks/vs_reference.py " + " ".join(sys.argv[1:]),
     }
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)) or ".", exist_ok=True)
-    with open(FLAGS.output + ".json", "w") as f:
-        json.dump({"meta": meta, "configs": rows}, f, indent=2)
-    with open(FLAGS.output + ".md", "w") as f:
-        f.write(markdown(rows, meta))
-    print(markdown(rows, meta))
+    write_outputs(FLAGS.output, {"meta": meta, "configs": rows}, markdown(rows, meta))
+
+
+def write_outputs(output, payload, table):
+    """Writes `output`.json (the payload) and `output`.md (the table), and prints the table."""
+    os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
+    with open(output + ".json", "w") as f:
+        json.dump(payload, f, indent=2)
+    with open(output + ".md", "w") as f:
+        f.write(table)
+    print(table)
 
 
 if __name__ == "__main__":

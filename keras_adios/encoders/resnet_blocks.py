@@ -22,6 +22,7 @@ import math
 import keras
 
 from keras_adios.layers.batch_normalization import BatchNormalization
+from keras_adios.layers.conv2d import Conv2D
 
 from keras_adios.utils import validation
 
@@ -154,7 +155,8 @@ def conv_norm(
             padding, data_format=data_format, name=f"{conv_name}_pad",
             dtype=dtype,
         )(x)
-    x = keras.layers.Conv2D(
+    # keras_adios' Conv2D: Keras' layer with a fast kernel gradient for JAX on CPUs.
+    x = Conv2D(
         filters,
         kernel_size,
         strides=strides,
