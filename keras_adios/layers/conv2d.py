@@ -2,40 +2,42 @@
 
 import keras
 
-KERNEL_GRADIENTS = ("backend", "matmul")
+KERNEL_GRADIENTS = ("auto", "backend", "matmul")
 
 
 @keras.saving.register_keras_serializable(package="keras_adios")
 class Conv2D(keras.layers.Conv2D):
-    """`keras.layers.Conv2D`, with an opt-in matrix-product kernel gradient on JAX.
+    """`keras.layers.Conv2D`, with a fast kernel gradient on JAX CPUs.
 
-    Identical to Keras' layer (same arguments, weights and forward numbers)
-    by default. Two differences:
+    Identical to Keras' layer (same arguments, weights and forward numbers).
+    Two differences, both in the backward pass:
 
-    * `kernel_gradient="matmul"` (JAX only) computes the gradient w.r.t. the
-      kernel as one matrix product per kernel tap. XLA's CPU backend runs
-      its own "backprop filter" convolution through a slow generic loop
-      (about 20x slower than PyTorch's for a 3x3, 64-channel convolution at
-      batch 256 on a 2-core CPU; `benchmarks/conv_gradients.py`); the
-      products are about 7x faster there. The forward pass and the gradient
-      w.r.t. the inputs stay XLA's own; the kernel gradient equals XLA's up
-      to float rounding. It is opt-in because inside a whole network XLA
-      keeps every tap's input patch alive at once: ResNet-18 width 64 at
-      batch 256 asked for 29.7 GB of XLA's working memory with it on every
-      convolution, against about 12 GB without.
-    On PyTorch, a strided 1x1 channels-last convolution (a ResNet projection
-    shortcut) runs as the stride-1 convolution of every s-th pixel: the same
-    numbers, avoiding a wrong kernel gradient of torch 2.13's CPU kernel for
-    that case. The ResNet encoders use this layer.
+    * On the JAX backend on a CPU, the gradient w.r.t. the kernel is computed
+      as one matrix product per kernel tap (a loop over the taps). XLA's CPU
+      backend runs its own "backprop filter" convolution through a slow
+      generic loop: 24.6x slower than PyTorch's for a 3x3, 64-channel
+      convolution at batch 256 on a 2-core CPU, against 2.7x for the products
+      (`benchmarks/conv_gradients.py`); ResNet-18's supervised step (width 64,
+      batch 256) went from 4.6x to 1.2x PyTorch's time with it. The forward pass and
+      the gradient w.r.t. the inputs stay XLA's own; the kernel gradient
+      equals XLA's up to float rounding.
+    * On PyTorch, a strided 1x1 channels-last convolution (a ResNet
+      projection shortcut) runs as the stride-1 convolution of every s-th
+      pixel: the same numbers, avoiding a wrong kernel gradient of torch
+      2.13's CPU kernel for that case.
+
+    The ResNet encoders use this layer.
 
     Args:
-        kernel_gradient: `"backend"` (default): the backend's own, as
-            `keras.layers.Conv2D`; `"matmul"`: on the JAX backend, the
-            matrix-product kernel gradient wherever the convolution is
-            supported (channels-last, `"valid"` padding with any stride or
-            `"same"` padding with stride 1, no dilation, one group), the
-            backend's own otherwise. On TensorFlow and PyTorch both values
-            are the backend's own.
+        kernel_gradient: `"auto"` (default): the matrix-product kernel
+            gradient on the JAX backend when JAX computes on a CPU and the
+            convolution is supported (channels-last, `"valid"` padding with
+            any stride or `"same"` padding with stride 1, no dilation, one
+            group), the backend's own otherwise; `"matmul"`: the
+            matrix-product gradient wherever it is supported on JAX (also on
+            accelerators); `"backend"`: always the backend's own, as
+            `keras.layers.Conv2D`. On TensorFlow and PyTorch every value is
+            the backend's own.
         **kwargs: the arguments of `keras.layers.Conv2D`.
 
     Example:
@@ -49,7 +51,7 @@ class Conv2D(keras.layers.Conv2D):
     ```
     """
 
-    def __init__(self, *args, kernel_gradient="backend", **kwargs):
+    def __init__(self, *args, kernel_gradient="auto", **kwargs):
         super().__init__(*args, **kwargs)
         if kernel_gradient not in KERNEL_GRADIENTS:
             raise ValueError(
@@ -67,7 +69,13 @@ class Conv2D(keras.layers.Conv2D):
             and self.groups == 1
             and (self.padding == "valid" or (self.padding == "same" and tuple(self.strides) == (1, 1)))
         )
-        return supported
+        if not supported:
+            return False
+        if self.kernel_gradient == "matmul":
+            return True
+        from keras_adios.utils import jax_conv
+
+        return jax_conv.on_cpu()
 
     def _is_strided_pointwise_channels_last(self):
         return (

@@ -116,14 +116,22 @@ def test_kernel_gradient_against_a_hand_computation(backend):
 
 
 def test_which_gradient_is_used(backend):
+    auto = Conv2D(2, 3, strides=2)
     matmul = Conv2D(2, 3, strides=2, kernel_gradient="matmul")
     strided_same = Conv2D(2, 3, strides=2, padding="same", kernel_gradient="matmul")
     dilated = Conv2D(2, 3, dilation_rate=2, kernel_gradient="matmul")
-    default = Conv2D(2, 3)
-    assert default.kernel_gradient == "backend" and not default._uses_matmul_gradient()
+    never = Conv2D(2, 3, kernel_gradient="backend")
+    assert auto.kernel_gradient == "auto"
     assert matmul._uses_matmul_gradient() == (backend == "jax")
+    if backend == "jax":
+        import jax
+
+        assert auto._uses_matmul_gradient() == (jax.default_backend() == "cpu")
+    else:
+        assert not auto._uses_matmul_gradient()
     assert not strided_same._uses_matmul_gradient()  # unsupported: the backend's own
     assert not dilated._uses_matmul_gradient()
+    assert not never._uses_matmul_gradient()
 
 
 def test_serialization_and_saving(tmp_path):
