@@ -65,6 +65,7 @@ CONFIGS = {"w32_b64": (32, 64), "w64_b256": (64, 256), "quick": (8, 8)}
 IMAGE_SIZE = 32
 NUM_CLASSES = 10
 HIDDEN, PROJECTION = 2048, 128
+BYOL_PROJECTION = 256  # BYOL's projector and predictor output (hidden HIDDEN, as the SimCLR projector)
 LEARNING_RATE = 0.01
 
 FLAGS = flags.FLAGS
@@ -73,6 +74,15 @@ FLAGS = flags.FLAGS
 def define_flags():
     flags.DEFINE_list("configs", ["w32_b64", "w64_b256"], f"Configurations among {sorted(CONFIGS)}.")
     flags.DEFINE_integer("num_masks", 4, "N.")
+    flags.DEFINE_enum("objective", "simclr", ["simclr", "byol"], "The SSL objective of both sides.")
+    flags.DEFINE_integer("image_size", IMAGE_SIZE, "Image side in pixels (the UNet's depth follows it).")
+    flags.DEFINE_enum("stem", "cifar", ["cifar", "imagenet"], "ResNet stem: solo-learn's CIFAR one "
+                      "(3x3, stride 1) or the standard 7x7/2 + max-pool (the paper at 96 px).")
+    flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16"],
+                      "float32, or bfloat16 compute with float32 weights (Keras' dtype policy; "
+                      "the reference under torch.autocast).")
+    flags.DEFINE_list("keras_backends", [], "Keras backends, one keras_adios worker each, timed in the "
+                      "same rounds against the one reference (default: $KERAS_BACKEND).")
     flags.DEFINE_integer("masker_filters", 32, "UNet base filters (mask_fbase).")
     flags.DEFINE_bool("classifier", False, "Reference: the online classifier on both views (authors' code).")
     flags.DEFINE_integer("rounds", 5, "Alternating rounds (medians are reported).")
@@ -89,14 +99,81 @@ def define_flags():
                         "Writes OUTPUT.json and OUTPUT.md.")
     flags.DEFINE_string("worker", None, "Internal: run as the 'torch' or 'keras' worker.")
     flags.DEFINE_string("config", None, "Internal: the worker's configuration.")
+    flags.DEFINE_bool("gpu_backends", False, "Print the Keras backends whose framework sees a GPU here "
+                      "(comma-separated; benchmarks/gpu_check.sh) and exit.")
 
 
-def pass_counts(num_masks, classifier):
-    """Encoder forward-equivalents per step: (reference, keras_adios)."""
+def pass_counts(num_masks, classifier, objective="simclr"):
+    """Encoder forward-equivalents per step: (reference, keras_adios).
+
+    Forward 1, backward with weight gradients 2, backward with input gradients
+    only 1. SimCLR: the reference runs `f(x1)` and `f(x2 * (1 - m_n))` for every
+    mask in both steps; keras_adios runs `f(x1)` once per phase. BYOL adds the
+    target network's forwards of the same views (train mode, no backward).
+    """
     n = num_masks
-    reference = (2 * n + (2 if classifier else 0)) + 2 * 2 * n + 2 * n + n
-    ours = (n + 1) + 2 * (n + 1) + (n + 1) + n
+    extra = 2 if classifier else 0  # the online classifier's passes of x1 and x2
+    if objective == "byol":
+        reference = (4 * n + extra) + 2 * 2 * n + 4 * n + n
+        ours = 2 * (n + 1) + 2 * (n + 1) + 2 * (n + 1) + n
+    else:
+        reference = (2 * n + extra) + 2 * 2 * n + 2 * n + n
+        ours = (n + 1) + 2 * (n + 1) + (n + 1) + n
     return reference, ours
+
+
+#: Dense bfloat16 tensor-core peaks (TFLOP/s) of the cards the lent machines have, by name.
+BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4}
+
+
+def bf16_peak_tflops(device_name):
+    """The card's dense bfloat16 peak (NVIDIA's figure for the SXM part), or None if unknown."""
+    for name, peak in BF16_PEAK_TFLOPS.items():
+        if name in (device_name or ""):
+            return peak
+    return None
+
+
+def forward_flops(width, num_masks, filters, objective, image_size, stem):
+    """FLOPs of one image's forward pass: `{"encoder": f + heads, "masker": UNet}`.
+
+    Counted on the reference's modules (2 x multiply-adds of every convolution
+    and linear layer; norms and activations left out). The encoder figure
+    includes the projector (and BYOL's predictor).
+    """
+    import torch
+
+    encoder, heads, _, masker = torch_models(width, num_masks, filters, objective, image_size, stem)
+    count = [0]
+
+    def hook(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            count[0] += 2 * k * output.numel()
+        elif isinstance(module, torch.nn.Linear):
+            count[0] += 2 * module.in_features * module.out_features * output.shape[0]
+
+    def flops(fn):
+        count[0] = 0
+        handles = [m.register_forward_hook(hook) for net in (encoder, masker, *heads.values())
+                   for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        with torch.no_grad():
+            fn(torch.zeros(2, 3, image_size, image_size))
+        for h in handles:
+            h.remove()
+        return count[0] / 2
+
+    def online(x):
+        z = heads["projector"](encoder(x))
+        return heads["predictor"](z) if "predictor" in heads else z
+
+    return {"encoder": flops(online), "masker": flops(masker)}
+
+
+def step_flops(per_image, batch, num_masks, objective):
+    """The useful FLOPs of one keras_adios ADIOS step (its pass counts, UNet forward + backward)."""
+    _, ours = pass_counts(num_masks, False, objective)
+    return batch * (per_image["encoder"] * ours + per_image["masker"] * 3)
 
 
 # ============================================================================
@@ -104,7 +181,8 @@ def pass_counts(num_masks, classifier):
 # ============================================================================
 
 
-def torch_models(width, num_masks, filters):
+def torch_models(width, num_masks, filters, objective="simclr", image_size=IMAGE_SIZE, stem="cifar"):
+    """The reference's modules: encoder, heads (`projector`, and for BYOL `predictor`), classifier, UNet."""
     import torch
     from torch import nn
     import torch.nn.functional as F
@@ -126,12 +204,15 @@ def torch_models(width, num_masks, filters):
             return F.relu(out + (x if self.short is None else self.short(x)))
 
     class ResNet18(nn.Module):
-        """ResNet-18 with the CIFAR stem (3x3 conv, no max-pool), as solo-learn builds it."""
+        """ResNet-18 with the CIFAR stem (3x3 conv, no max-pool) or the standard one, as solo-learn builds it."""
 
         def __init__(self, w):
             super().__init__()
-            # solo-learn's CIFAR stem: 3x3, stride 1, padding 2 (as keras_adios.encoders.ResNet18).
-            self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 2, bias=False), nn.BatchNorm2d(w), nn.ReLU())
+            if stem == "cifar":  # solo-learn's: 3x3, stride 1, padding 2 (as keras_adios.encoders.ResNet18)
+                self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 2, bias=False), nn.BatchNorm2d(w), nn.ReLU())
+            else:  # torchvision's: 7x7 stride 2, then a 3x3 stride-2 max-pool
+                self.stem = nn.Sequential(nn.Conv2d(3, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
+                                          nn.MaxPool2d(3, 2, 1))
             layers, cin = [], w
             for i, cout in enumerate([w, 2 * w, 4 * w, 8 * w]):
                 stride = 1 if i == 0 else 2
@@ -149,7 +230,7 @@ def torch_models(width, num_masks, filters):
     class UNet(nn.Module):
         """The authors' mask UNet: subsampling down, MLP bottleneck, nearest up, softmax over N."""
 
-        def __init__(self, n, c, size=IMAGE_SIZE):
+        def __init__(self, n, c, size=image_size):
             super().__init__()
             nb = int(torch.log2(torch.tensor(float(size))).item() - 1)
             enc = [c] * (nb - 3) + [2 * c] * 3
@@ -186,36 +267,83 @@ def torch_models(width, num_masks, filters):
             return torch.softmax(self.head(x), dim=1)
 
     encoder = ResNet18(width)
-    projector = nn.Sequential(nn.Linear(encoder.out_dim, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, PROJECTION))
+    if objective == "byol":  # solo-learn's BYOL heads: Linear -> BN -> ReLU -> Linear
+        heads = {
+            "projector": nn.Sequential(nn.Linear(encoder.out_dim, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU(),
+                                       nn.Linear(HIDDEN, BYOL_PROJECTION)),
+            "predictor": nn.Sequential(nn.Linear(BYOL_PROJECTION, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU(),
+                                       nn.Linear(HIDDEN, BYOL_PROJECTION)),
+        }
+    else:
+        heads = {"projector": nn.Sequential(nn.Linear(encoder.out_dim, HIDDEN), nn.ReLU(),
+                                            nn.Linear(HIDDEN, PROJECTION))}
     classifier = nn.Linear(encoder.out_dim, NUM_CLASSES)
     masker = UNet(num_masks, filters)
-    return encoder, projector, classifier, masker
+    return encoder, heads, classifier, masker
 
 
-def torch_worker(width, batch, num_masks, filters, classifier_on):
+def torch_worker(width, batch, num_masks, filters, classifier_on, objective="simclr", image_size=IMAGE_SIZE,
+                 stem="cifar", precision="float32"):
+    import copy
+    import contextlib
+
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     torch.manual_seed(0)
-    encoder, projector, classifier, masker = torch_models(width, num_masks, filters)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # the reference at its fastest (Lightning leaves it off)
+    encoder, heads, classifier, masker = torch_models(width, num_masks, filters, objective, image_size, stem)
+    for module in (encoder, classifier, masker, *heads.values()):
+        module.to(device)
+    projector, predictor = heads["projector"], heads.get("predictor")
     rng = np.random.default_rng(0)
-    x1 = torch.tensor(rng.normal(size=(batch, 3, IMAGE_SIZE, IMAGE_SIZE)).astype("float32"))
-    x2 = torch.tensor(rng.normal(size=(batch, 3, IMAGE_SIZE, IMAGE_SIZE)).astype("float32"))
-    y = torch.tensor(rng.integers(0, NUM_CLASSES, batch))
-    online = list(encoder.parameters()) + list(projector.parameters()) + list(classifier.parameters())
+    shape = (batch, 3, image_size, image_size)
+    x1 = torch.tensor(rng.normal(size=shape).astype("float32"), device=device)
+    x2 = torch.tensor(rng.normal(size=shape).astype("float32"), device=device)
+    y = torch.tensor(rng.integers(0, NUM_CLASSES, batch), device=device)
+    online = [p for m in (encoder, classifier, *heads.values()) for p in m.parameters()]
     opt_i = torch.optim.SGD(online, lr=LEARNING_RATE, momentum=0.9)
     opt_m = torch.optim.SGD(masker.parameters(), lr=LEARNING_RATE, momentum=0.9)
-    head = torch.nn.Linear(encoder.out_dim, NUM_CLASSES)
+    head = torch.nn.Linear(encoder.out_dim, NUM_CLASSES).to(device)
     opt_s = torch.optim.SGD(list(encoder.parameters()) + list(head.parameters()), lr=LEARNING_RATE, momentum=0.9)
+    if objective == "byol":  # the momentum branch, a copy updated by EMA once per batch
+        target_encoder, target_projector = copy.deepcopy(encoder), copy.deepcopy(projector)
+        targets = list(target_encoder.parameters()) + list(target_projector.parameters())
+        for p in targets:
+            p.requires_grad_(False)
+
+    def autocast():
+        if precision == "mixed_bfloat16":
+            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     def nt_xent(z1, z2, t=0.2):
-        z = F.normalize(torch.cat([z1, z2]), dim=1)
+        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
         b = z1.shape[0]
         logits = z @ z.t() / t
         logits.fill_diagonal_(float("-inf"))
-        target = torch.cat([torch.arange(b) + b, torch.arange(b)])
+        target = torch.cat([torch.arange(b, device=device) + b, torch.arange(b, device=device)])
         return F.cross_entropy(logits, target)
+
+    def byol(p, z):
+        return (2 - 2 * F.cosine_similarity(p.float(), z.float(), dim=-1)).mean()
+
+    def mask_loss(m, n):
+        """The SSL loss of mask n, the authors' way: every view recomputed inside the loop."""
+        xm = x2 * (1 - m[:, n : n + 1])
+        if objective == "byol":
+            p1, p2 = predictor(projector(encoder(x1))), predictor(projector(encoder(xm)))
+            with torch.no_grad():
+                t1, t2 = target_projector(target_encoder(x1)), target_projector(target_encoder(xm))
+            return byol(p1, t2) + byol(p2, t1)
+        return nt_xent(projector(encoder(x1)), projector(encoder(xm)))
 
     def set_online_grad(flag):
         for p in online:
@@ -225,36 +353,43 @@ def torch_worker(width, batch, num_masks, filters, classifier_on):
         # 1. encoder step: masks without gradients, f(x1) inside the loop.
         set_online_grad(True)
         opt_i.zero_grad()
-        with torch.no_grad():
-            m = masker(x2)
-        loss = 0.0
-        for n in range(num_masks):
-            z1 = projector(encoder(x1))
-            z2 = projector(encoder(x2 * (1 - m[:, n : n + 1])))
-            loss = loss + nt_xent(z1, z2)
-        if classifier_on:
-            f1, f2 = encoder(x1).detach(), encoder(x2).detach()
-            loss = loss + (F.cross_entropy(classifier(f1), y) + F.cross_entropy(classifier(f2), y)) / 2
+        with autocast():
+            with torch.no_grad():
+                m = masker(x2)
+            loss = 0.0
+            for n in range(num_masks):
+                loss = loss + mask_loss(m, n)
+            if classifier_on:
+                f1, f2 = encoder(x1).detach(), encoder(x2).detach()
+                loss = loss + (F.cross_entropy(classifier(f1), y) + F.cross_entropy(classifier(f2), y)) / 2
         loss.backward()
         opt_i.step()
+        if objective == "byol":
+            with torch.no_grad():
+                for t, o in zip(targets, list(encoder.parameters()) + list(projector.parameters())):
+                    t.mul_(0.99).add_(o, alpha=0.01)
         # 2. masker step: encoder frozen, masks recomputed.
         set_online_grad(False)
         opt_m.zero_grad()
-        m = masker(x2)
-        similarity = 0.0
-        for n in range(num_masks):
-            z1 = projector(encoder(x1))
-            z2 = projector(encoder(x2 * (1 - m[:, n : n + 1])))
-            coverage = m[:, n].mean(dim=(1, 2))
-            similarity = similarity + nt_xent(z1, z2) - (1 / (torch.sin(torch.pi * coverage) + 1e-10)).mean()
+        with autocast():
+            m = masker(x2)
+            similarity = 0.0
+            for n in range(num_masks):
+                coverage = m[:, n].float().mean(dim=(1, 2))
+                penalty = (1 / (torch.sin(torch.pi * coverage) + 1e-10)).mean()
+                similarity = similarity + mask_loss(m, n) - penalty
         (-similarity).backward()
         opt_m.step()
+        sync()
 
     def supervised_step():
         set_online_grad(True)
         opt_s.zero_grad()
-        F.cross_entropy(head(encoder(x1)), y).backward()
+        with autocast():
+            loss = F.cross_entropy(head(encoder(x1)), y)
+        loss.backward()
         opt_s.step()
+        sync()
 
     return {"adios": adios_step, "supervised": supervised_step}
 
@@ -264,7 +399,8 @@ def torch_worker(width, batch, num_masks, filters, classifier_on):
 # ============================================================================
 
 
-def keras_worker(width, batch, num_masks, filters, classifier_on, lean=True):
+def keras_worker(width, batch, num_masks, filters, classifier_on, lean=True, objective="simclr",
+                 image_size=IMAGE_SIZE, stem="cifar", precision="float32"):
     import keras
     import numpy as np
 
@@ -272,12 +408,18 @@ def keras_worker(width, batch, num_masks, filters, classifier_on, lean=True):
     import keras_adios
 
     keras.utils.set_random_seed(0)
-    shape = (IMAGE_SIZE, IMAGE_SIZE, 3)
-    encoder = keras_adios.encoders.ResNet18(input_shape=shape, stem="cifar", width=width)
+    keras.config.set_dtype_policy(precision)
+    shape = (image_size, image_size, 3)
+    encoder = keras_adios.encoders.ResNet18(input_shape=shape, stem=stem, width=width)
+    if objective == "byol":
+        ssl = keras_adios.objectives.BYOL(projection_dim=BYOL_PROJECTION, hidden_dim=HIDDEN,
+                                          predictor_hidden_dim=HIDDEN, base_momentum=0.99, final_momentum=0.99)
+    else:
+        ssl = keras_adios.objectives.SimCLR(temperature=0.2, hidden_dim=HIDDEN, projection_dim=PROJECTION)
     model = keras_adios.ADIOS(
         encoder,
         keras_adios.layers.MaskGenerator(num_masks=num_masks, filters=filters, norm="group"),
-        objective=keras_adios.objectives.SimCLR(temperature=0.2, hidden_dim=HIDDEN, projection_dim=PROJECTION),
+        objective=ssl,
         num_classes=NUM_CLASSES if classifier_on else None,
         seed=0,
         per_view_backward=lean,
@@ -287,21 +429,24 @@ def keras_worker(width, batch, num_masks, filters, classifier_on, lean=True):
         masker_optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=0.9),
     )
     rng = np.random.default_rng(0)
-    x1 = rng.normal(size=(batch,) + shape).astype("float32")
-    x2 = rng.normal(size=(batch,) + shape).astype("float32")
-    y = rng.integers(0, NUM_CLASSES, batch).astype("int32")
+    # The batch is put on the backend's default device (the GPU where there is one) once, as the
+    # reference's is.
+    tensor = keras.ops.convert_to_tensor
+    x1 = tensor(rng.normal(size=(batch,) + shape).astype("float32"))
+    x2 = tensor(rng.normal(size=(batch,) + shape).astype("float32"))
+    y = tensor(rng.integers(0, NUM_CLASSES, batch).astype("int32"))
     supervised = keras.Sequential([encoder, keras.layers.Dense(NUM_CLASSES)])
     supervised.compile(
         optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    data = ((x1, x2), y) if classifier_on else (x1, x2)
 
+    # `train_on_batch` returns its logs as Python numbers, so each call waits for the device.
     def adios_step():
         if classifier_on:
-            model.train_on_batch(data[0], data[1])
+            model.train_on_batch((x1, x2), y)
         else:
-            model.train_on_batch(data)
+            model.train_on_batch((x1, x2))
 
     def supervised_step():
         supervised.train_on_batch(x1, y)
@@ -318,10 +463,11 @@ def run_worker():
 
         if FLAGS.threads:
             torch.set_num_threads(FLAGS.threads)
-        steps = torch_worker(width, batch, FLAGS.num_masks, FLAGS.masker_filters, FLAGS.classifier)
+        steps = torch_worker(width, batch, FLAGS.num_masks, FLAGS.masker_filters, FLAGS.classifier,
+                             **_setting_kwargs())
     else:
         steps = keras_worker(width, batch, FLAGS.num_masks, FLAGS.masker_filters, FLAGS.classifier,
-                             lean=FLAGS.worker != "keras_joint")
+                             lean=FLAGS.worker != "keras_joint", **_setting_kwargs())
     for kind in ("adios", "supervised"):
         for _ in range(FLAGS.warmup):
             steps[kind]()
@@ -336,6 +482,11 @@ def run_worker():
             wall.append(time.perf_counter() - start)
             cpu.append(time.process_time() - cpu_start)
         print(json.dumps({"wall": wall, "cpu": cpu, **peak_memory(FLAGS.worker)}), flush=True)
+
+
+def _setting_kwargs():
+    return {"objective": FLAGS.objective, "image_size": FLAGS.image_size, "stem": FLAGS.stem,
+            "precision": FLAGS.precision}
 
 
 def reset_peak_memory(framework):
@@ -407,18 +558,25 @@ def peak_memory(framework):
 # ============================================================================
 
 
-def start_worker(framework, config):
-    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "tensorflow"),
-               TF_CPP_MIN_LOG_LEVEL="3")
-    args = [sys.executable, os.path.abspath(__file__), f"--worker={framework}", f"--config={config}",
+def start_worker(name, config):
+    """Starts worker `name`: "torch" (the reference), "keras_<backend>" or "keras_joint" (first backend)."""
+    backend = name[len("keras_"):] if name.startswith("keras_") and name != "keras_joint" else _backends()[0]
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    worker = name if name in ("torch", "keras_joint") else "keras"
+    args = [sys.executable, os.path.abspath(__file__), f"--worker={worker}", f"--config={config}",
             f"--num_masks={FLAGS.num_masks}", f"--masker_filters={FLAGS.masker_filters}",
-            f"--warmup={FLAGS.warmup}", f"--threads={FLAGS.threads}",
+            f"--warmup={FLAGS.warmup}", f"--threads={FLAGS.threads}", f"--objective={FLAGS.objective}",
+            f"--image_size={FLAGS.image_size}", f"--stem={FLAGS.stem}", f"--precision={FLAGS.precision}",
             "--classifier" if FLAGS.classifier else "--noclassifier"]
     process = subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     for line in process.stdout:
         if line.strip() == "READY":
             return process
-    raise RuntimeError(f"The {framework} worker for {config} exited before it was ready (see its stderr).")
+    raise RuntimeError(f"The {name} worker for {config} exited before it was ready (see its stderr).")
+
+
+def _backends():
+    return FLAGS.keras_backends or [os.environ.get("KERAS_BACKEND", "tensorflow")]
 
 
 def ask(process, kind, steps):
@@ -427,13 +585,18 @@ def ask(process, kind, steps):
     return json.loads(process.stdout.readline())
 
 
-def measure(config):
-    names = (["torch"] if FLAGS.reference else []) + ["keras"] + (["keras_joint"] if FLAGS.joint else [])
-    workers = {fw: start_worker(fw, config) for fw in names}
-    times = {(fw, kind): [] for fw in workers for kind in ("adios", "supervised")}
-    cpu = {key: [] for key in times}
-    memory = {key: {"peak_rss_mb": [], "device_peak_mb": []} for key in times}
+def measure(config, flops=None):
+    """Times every worker of `config` in alternating rounds: one row per Keras backend."""
+    backends = _backends()
+    names = ((["torch"] if FLAGS.reference else []) + [f"keras_{b}" for b in backends]
+             + (["keras_joint"] if FLAGS.joint else []))
+    workers = {}
     try:
+        for name in names:
+            workers[name] = start_worker(name, config)
+        times = {(fw, kind): [] for fw in names for kind in ("adios", "supervised")}
+        cpu = {key: [] for key in times}
+        memory = {key: {"peak_rss_mb": [], "device_peak_mb": []} for key in times}
         for r in range(FLAGS.rounds):
             order = names if r % 2 == 0 else names[::-1]
             for kind in ("adios", "supervised"):
@@ -450,9 +613,22 @@ def measure(config):
         for process in workers.values():
             process.stdin.close()
             process.wait(timeout=60)
+    rows = []
+    for i, backend in enumerate(backends):
+        # This backend's worker is "keras" in its row; the other backends' workers are left out.
+        rename = {f"keras_{backend}": "keras"}
+        keep = {"torch", f"keras_{backend}"} | ({"keras_joint"} if i == 0 else set())
+        pick = lambda d: {(rename.get(fw, fw), kind): v for (fw, kind), v in d.items() if fw in keep}  # noqa: E731
+        rows.append(_summarize(config, backend, pick(times), pick(cpu), pick(memory), flops))
+    return rows
+
+
+def _summarize(config, backend, times, cpu, memory, flops):
     width, batch = CONFIGS[config]
     out = {
         "config": config, "width": width, "batch_size": batch, "num_masks": FLAGS.num_masks,
+        "backend": backend, "objective": FLAGS.objective, "image_size": FLAGS.image_size, "stem": FLAGS.stem,
+        "precision": FLAGS.precision,
         "step_seconds": {f"{fw}_{kind}": statistics.median(v) for (fw, kind), v in times.items()},
         "cpu_seconds": {f"{fw}_{kind}": statistics.median(v) for (fw, kind), v in cpu.items()},
         # The largest peak over the rounds, per worker and step (MB), and keras_adios / reference.
@@ -463,9 +639,9 @@ def measure(config):
     def ratios(a, b, kind):  # per-round time ratios a / b
         return [x / y for x, y in zip(times[(a, kind)], times[(b, kind)])]
 
-    if FLAGS.reference:
+    if ("torch", "adios") in times:
         adios, supervised = ratios("torch", "keras", "adios"), ratios("torch", "keras", "supervised")
-        reference_passes, our_passes = pass_counts(FLAGS.num_masks, FLAGS.classifier)
+        reference_passes, our_passes = pass_counts(FLAGS.num_masks, FLAGS.classifier, FLAGS.objective)
         measured = statistics.median(adios)
         per_op = statistics.median(supervised)
         ceiling = per_op * reference_passes / our_passes
@@ -478,7 +654,16 @@ def measure(config):
         for key in ("rss", "device"):
             ours, ref = (out["peak_memory_mb"].get(f"{fw}_adios_{key}") for fw in ("keras", "torch"))
             out[f"adios_{key}_memory_ratio"] = ours / ref if ours and ref else None
-    if FLAGS.joint:
+    if flops:
+        # Each side's own work per step (its pass counts) over its step time, against the card's peak.
+        out["flops"] = dict(flops)
+        for fw, key in (("keras", "keras_adios"), ("torch", "reference")):
+            if (fw, "adios") in times:
+                rate = flops[f"{key}_step"] / out["step_seconds"][f"{fw}_adios"] / 1e12
+                out["flops"][f"{key}_tflops"] = rate
+                if flops.get("bf16_peak_tflops"):
+                    out["flops"][f"{key}_of_bf16_peak"] = rate / flops["bf16_peak_tflops"]
+    if ("keras_joint", "adios") in times:
         # Lean / joint: time (median of per-round ratios; below 1: lean is faster) and peak memory.
         lean_over_joint = ratios("keras", "keras_joint", "adios")
         out["lean_over_joint_time_per_round"] = lean_over_joint
@@ -489,29 +674,46 @@ def measure(config):
     return out
 
 
+def _label(row, multi_backend=False):
+    """The table's name of a row: the config, and whatever differs from the CPU defaults."""
+    extra = ""
+    if row.get("image_size", IMAGE_SIZE) != IMAGE_SIZE or row.get("stem", "cifar") != "cifar":
+        extra += f", {row['image_size']} px, {row['stem']} stem"
+    if row.get("objective", "simclr") != "simclr" or row.get("num_masks", 4) != 4:
+        extra += f", {row['objective']} N = {row['num_masks']}"
+    if row.get("precision", "float32") != "float32":
+        extra += f", {row['precision']}"
+    if multi_backend:
+        extra += f", Keras on {row['backend']}"
+    return f"{row['config']} (ResNet-18 width {row['width']}, batch {row['batch_size']}{extra})"
+
+
 def markdown(rows, meta):
     lines = [
         "# keras_adios vs the authors' per-batch procedure (PyTorch re-creation), side by side",
         "",
         f"Written by `benchmarks/vs_reference.py` on {meta['date']} at commit `{meta['commit']}`; Keras "
-        f"backend {meta['backend']}, torch {meta['torch']}, {meta['rounds']} alternating rounds x "
-        f"{meta['steps']} steps, N = {meta['num_masks']}, classifier on both views: {meta['classifier']}. "
+        f"backend {', '.join(meta.get('keras_backends') or [meta['backend']])}, torch {meta['torch']}, {meta['rounds']} alternating rounds x "
+        f"{meta['steps']} steps, N = {meta['num_masks']}, {meta.get('objective', 'simclr')}, classifier on both "
+        f"views: {meta['classifier']}; device: {meta.get('device', 'cpu')}. "
         "Ratios are PyTorch reference time / keras_adios time (above 1: keras_adios is faster), median "
         "of per-round ratios. Ceiling = supervised-step ratio (the frameworks' per-op speed, same "
         "rounds) x encoder pass-count ratio "
-        "({} / {} forward-equivalents).".format(*pass_counts(meta["num_masks"], meta["classifier"])),
+        "({} / {} forward-equivalents).".format(
+            *pass_counts(meta["num_masks"], meta["classifier"], meta.get("objective", "simclr"))),
         "",
         "| config | ADIOS step: torch ref / keras_adios (s) | measured ratio | supervised step: torch / keras (s) "
         "| supervised ratio | ceiling | measured / ceiling | per-round ADIOS ratios "
         "| ADIOS peak memory: torch ref / keras_adios (GB) | memory ratio keras_adios / ref |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    multi = len({r.get("backend") for r in rows}) > 1
     for r in rows:
         s = r["step_seconds"]
         if "measured_ratio" not in r:
             continue
         lines.append(
-            f"| {r['config']} (ResNet-18 width {r['width']}, batch {r['batch_size']}) "
+            f"| {_label(r, multi)} "
             f"| {s['torch_adios']:.2f} / {s['keras_adios']:.2f} | **{r['measured_ratio']:.2f}x** "
             f"| {s['torch_supervised']:.3f} / {s['keras_supervised']:.3f} | {r['supervised_ratio']:.2f}x "
             f"| {r['ceiling']:.2f}x | {r['measured_over_ceiling']:.2f} "
@@ -520,16 +722,12 @@ def markdown(rows, meta):
         )
     joint_rows = [r for r in rows if "lean_over_joint_time" in r]
     if joint_rows:
-        lines += [
-            "",
+        lines += _section(
             "keras_adios' per-view backward (the default, `per_view_backward=True`: one masked view back-propagated at a time in both phases) "
             "against the joint one (`per_view_backward=False`: one backward through all N masked views, "
             "as the authors' code does), same rounds:",
-            "",
-            "| config | ADIOS step: joint / lean (s) | time lean / joint | peak memory: joint / lean (GB) "
-            "| memory lean / joint |",
-            "|---|---|---|---|---|",
-        ]
+            ["config", "ADIOS step: joint / lean (s)", "time lean / joint", "peak memory: joint / lean (GB)",
+             "memory lean / joint"])
         for r in joint_rows:
             s, m = r["step_seconds"], r["peak_memory_mb"]
             memory_ratio = r.get("lean_over_joint_rss_memory")
@@ -538,10 +736,25 @@ def markdown(rows, meta):
                 memory = (f"{m['keras_joint_adios_rss'] / 1024:.2f} / {m['keras_adios_rss'] / 1024:.2f} "
                           f"| **{memory_ratio:.2f}x**")
             lines.append(
-                f"| {r['config']} (ResNet-18 width {r['width']}, batch {r['batch_size']}) "
+                f"| {_label(r, multi)} "
                 f"| {s['keras_joint_adios']:.2f} / {s['keras_adios']:.2f} | **{r['lean_over_joint_time']:.2f}x** "
                 f"| {memory} |"
             )
+    rate_rows = [r for r in rows if "flops" in r]
+    if rate_rows:
+        lines += _section(
+            "Work rate: each side's own FLOPs per ADIOS step (2 x the multiply-adds of every convolution and "
+            "linear layer in its encoder passes, counted above, and its UNet passes) over its step time; "
+            "the fraction is of the card's dense bfloat16 peak (NVIDIA's figure; float32 rows too).",
+            ["config", "keras_adios TFLOP/s", "of bf16 peak", "reference TFLOP/s", "of bf16 peak"])
+        for r in rate_rows:
+            f = r["flops"]
+            cells = []
+            for key in ("keras_adios", "reference"):
+                rate, share = f.get(f"{key}_tflops"), f.get(f"{key}_of_bf16_peak")
+                cells.append(f"{rate:.3g}" if rate is not None else "–")
+                cells.append(f"{100 * share:.1f} %" if share is not None else "–")
+            lines.append(f"| {_label(r, multi)} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Peak memory: each worker's peak resident memory (VmHWM, reset before every request) while it "
@@ -550,6 +763,11 @@ def markdown(rows, meta):
         "",
         f"Command: `{meta['command']}`", ""]
     return "\n".join(lines)
+
+
+def _section(intro, columns):
+    """The lines of a table with its introduction: a blank line, the text, a blank line, the header."""
+    return ["", intro, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
 
 
 def _memory_cell(row):
@@ -562,8 +780,32 @@ def _memory_cell(row):
     return " ; ".join(cells) if cells else "– | –"
 
 
+def gpu_backends():
+    """The Keras backends installed here whose framework sees a GPU, in the order jax, tensorflow, torch."""
+    import importlib.util
+
+    probes = {
+        "jax": lambda: any(d.platform == "gpu" for d in __import__("jax").devices()),
+        "tensorflow": lambda: bool(__import__("tensorflow").config.list_physical_devices("GPU")),
+        "torch": lambda: __import__("torch").cuda.is_available(),
+    }
+    found = []
+    for name, probe in probes.items():
+        if importlib.util.find_spec(name) is None:
+            continue
+        try:
+            if probe():
+                found.append(name)
+        except Exception:  # a framework that cannot start its GPU runtime does not count
+            continue
+    return found
+
+
 def main(argv):
     del argv
+    if FLAGS.gpu_backends:
+        print(",".join(gpu_backends()))
+        return
     if FLAGS.worker:
         run_worker()
         return
@@ -576,14 +818,30 @@ def main(argv):
     import torch
 
     start = time.time()
-    rows = [measure(config) for config in configs]
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    rows = []
+    for config in configs:
+        width, batch = CONFIGS[config]
+        per_image = forward_flops(width, FLAGS.num_masks, FLAGS.masker_filters, FLAGS.objective,
+                                  FLAGS.image_size, FLAGS.stem)
+        ref_passes, our_passes = pass_counts(FLAGS.num_masks, FLAGS.classifier, FLAGS.objective)
+        flops = {
+            "encoder_forward_per_image": per_image["encoder"], "masker_forward_per_image": per_image["masker"],
+            "keras_adios_step": step_flops(per_image, batch, FLAGS.num_masks, FLAGS.objective),
+            # the reference's UNet: a forward without gradients, then a forward and a backward
+            "reference_step": batch * (per_image["encoder"] * ref_passes + per_image["masker"] * 4),
+            "bf16_peak_tflops": bf16_peak_tflops(device),
+        }
+        rows += measure(config, flops)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit, "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
         "torch": torch.__version__, "rounds": FLAGS.rounds, "steps": FLAGS.steps,
-        "num_masks": FLAGS.num_masks, "classifier": FLAGS.classifier,
+        "num_masks": FLAGS.num_masks, "classifier": FLAGS.classifier, "objective": FLAGS.objective,
+        "image_size": FLAGS.image_size, "stem": FLAGS.stem, "precision": FLAGS.precision,
+        "keras_backends": _backends(), "device": device,
         "seconds": round(time.time() - start, 1),
         "command": "python benchmarks/vs_reference.py " + " ".join(sys.argv[1:]),
     }

@@ -26,7 +26,7 @@ class Conv2D(keras.layers.Conv2D):
       pixel: the same numbers, avoiding a wrong kernel gradient of torch
       2.13's CPU kernel for that case.
 
-    The ResNet encoders use this layer.
+    The ResNet encoders and `MaskGenerator` use this layer.
 
     Args:
         kernel_gradient: `"auto"` (default): the matrix-product kernel

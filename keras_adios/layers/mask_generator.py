@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_adios.layers.conv2d import Conv2D
 from keras_adios.layers.masker import Masker
 from keras_adios.utils import validation
 
@@ -208,7 +209,7 @@ class MaskGenerator(Masker):
 
     def _make_block(self, prefix, index, in_channels, out_channels, size):
         normalized = self.norm != "none"
-        conv = keras.layers.Conv2D(
+        conv = Conv2D(
             out_channels,
             3,
             strides=1,
@@ -311,7 +312,7 @@ class MaskGenerator(Masker):
         # tries to build the whole model symbolically before `fit`.
         self.upsample.build((None, f, f, decoder_channels[0]))
 
-        self.head = keras.layers.Conv2D(
+        self.head = Conv2D(
             self.num_masks,
             1,
             use_bias=True,
