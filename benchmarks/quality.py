@@ -47,6 +47,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -205,19 +206,75 @@ def execute(run, commit):
     import keras
 
     _clear_stale_run_dir(run["settings"])
-    cpu_start = time.process_time()
-    results = experiment.train(run["settings"], verbose=0)
+    ledger = CpuLedger(run["settings"]["output_dir"])
+    try:
+        results = experiment.train(run["settings"], verbose=0)
+    finally:
+        ledger.close()
     record = {key: run[key] for key in ("row", "objective", "masking", "seed", "settings")}
     record["results"] = results
-    # CPU seconds of this process (all threads) for training and evaluation:
-    # on a shared machine a steadier measure of cost than the wall clock.
-    record["cpu_seconds"] = round(time.process_time() - cpu_start, 1)
+    # CPU seconds (all threads) for training and evaluation, summed over every process that
+    # worked on the run (a resumed run has several): on a shared machine a steadier measure of
+    # cost than the wall clock. None where part of it is unknown (the CPU-time ratios skip it).
+    record["cpu_seconds"] = ledger.total()
+    record["cpu_seconds_per_process"] = list(ledger.attempts)
     record["history"] = _history(run["settings"]["output_dir"])
     record["commit"] = commit
     _write_json(record, run["path"])
     keras.backend.clear_session()
     gc.collect()
     return record
+
+
+class CpuLedger:
+    """The CPU seconds every process spent on one run, resumed runs included.
+
+    A run longer than a work session is trained by several processes, each
+    resuming the last one's BackupAndRestore state. Each process adds its own
+    entry to `<run folder>.cpu_seconds.json` (beside the folder, which must
+    hold nothing but the run) and a background thread rewrites it every
+    `interval` seconds, so a killed process loses at most that much.
+
+    Args:
+        run_dir: str, the run's output folder.
+        interval: float, seconds between writes.
+    """
+
+    def __init__(self, run_dir, interval=30.0):
+        self.path = run_dir.rstrip(os.sep) + ".cpu_seconds.json"
+        self.attempts, self.complete = [], True
+        if os.path.exists(self.path):
+            with open(self.path) as f:
+                saved = json.load(f)
+            self.attempts, self.complete = list(saved["attempts"]), bool(saved["complete"])
+        elif os.path.isdir(os.path.join(run_dir, "backup")):
+            self.complete = False  # started before the ledger existed: its earlier CPU time is unknown
+        self.attempts.append(0.0)
+        self._start = time.process_time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
+        self._write()
+        self._thread.start()
+
+    def _loop(self, interval):
+        while not self._stop.wait(interval):
+            self._write()
+
+    def _write(self):
+        self.attempts[-1] = round(time.process_time() - self._start, 1)
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        with open(self.path + ".tmp", "w") as f:
+            json.dump({"attempts": self.attempts, "complete": self.complete}, f)
+        os.replace(self.path + ".tmp", self.path)
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self._write()
+
+    def total(self):
+        """The CPU seconds of every process together, or None where some are unknown."""
+        return round(sum(self.attempts), 1) if self.complete else None
 
 
 def _history(run_dir):
@@ -247,6 +304,9 @@ def _clear_stale_run_dir(settings):
                 return
     logging.warning("%s holds a run made with other settings; starting it again.", run_dir)
     shutil.rmtree(run_dir)
+    ledger = run_dir.rstrip(os.sep) + ".cpu_seconds.json"
+    if os.path.exists(ledger):
+        os.remove(ledger)
 
 
 def add_occlusion(record, run, mask_run):

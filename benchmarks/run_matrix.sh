@@ -71,6 +71,7 @@ park_runs() {
     rm -rf "$dest" && mkdir -p "$dest"
     cp -r "$run"/flags.json "$run"/backup "$dest"/
     cp "$run"/metrics.* "$dest"/ 2>/dev/null || true
+    cp "$run".cpu_seconds.json "$dest".cpu_seconds.json 2>/dev/null || true  # benchmarks/quality.py's CpuLedger
     echo "parked $run -> $dest"
   done
 }
@@ -85,6 +86,7 @@ restore_parked() {
     if [ ! -e "runs/matrix/$dataset/$name" ]; then
       mkdir -p "runs/matrix/$dataset/$(dirname "$name")"
       cp -r "$run" "runs/matrix/$dataset/$name"
+      cp "$run".cpu_seconds.json "runs/matrix/$dataset/$name".cpu_seconds.json 2>/dev/null || true
       echo "restored the parked run $name ($dataset)"
     fi
   done

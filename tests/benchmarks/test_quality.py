@@ -303,3 +303,38 @@ def test_an_image_folder_runs_through_the_matrix_machinery(tmp_path):
     header = next(line for line in table.splitlines() if line.startswith("| objective | masking |"))
     assert header.endswith("| cutout 8 | learned mask |")
     assert "cutout 16" not in header and "mask IoU" not in header  # columns without figures
+
+
+def test_cpu_ledger_sums_every_process_of_a_resumed_run(tmp_path):
+    run_dir = str(tmp_path / "simclr_adios" / "seed_0")
+    first = quality.CpuLedger(run_dir, interval=0.01)
+    sum(i * i for i in range(5_000_000))  # some CPU time in this process (about 0.5 s)
+    first.close()
+    assert first.attempts[0] > 0
+    assert not os.path.exists(run_dir)  # the ledger lives beside the run folder, never in it
+    second = quality.CpuLedger(run_dir)  # the next process, resuming the run
+    second.close()
+    assert len(second.attempts) == 2 and second.attempts[0] == first.attempts[0]
+    assert second.total() == pytest.approx(sum(second.attempts), abs=0.11)
+    with open(run_dir + ".cpu_seconds.json") as f:
+        assert json.load(f) == {"attempts": second.attempts, "complete": True}
+
+
+def test_cpu_ledger_of_a_run_started_without_one_is_unknown(tmp_path):
+    run_dir = tmp_path / "seed_0"
+    (run_dir / "backup").mkdir(parents=True)  # resumable state of an earlier process
+    ledger = quality.CpuLedger(str(run_dir))
+    ledger.close()
+    assert ledger.total() is None
+
+
+def test_cpu_time_ratio_skips_seeds_with_unknown_cpu_time(two_runs):
+    records = []
+    for seed, (t_adios, t_s) in enumerate([(100.0, 40.0), (None, 60.0)]):
+        for row, seconds in (("simclr_adios", t_adios), ("simclr_adios_s", t_s)):
+            record = _scored(row, seed, 0.3, 0.2)
+            record["cpu_seconds"] = seconds
+            records.append(record)
+    out = quality.paired_comparisons(records, ["simclr_adios", "simclr_adios_s"])
+    ratio = out["simclr_adios_s vs simclr_adios"]["cpu_time_ratio"]
+    assert ratio["seeds"] == [0] and ratio["mean"] == pytest.approx(0.4)
