@@ -619,10 +619,14 @@ def markdown(summary, rows, meta):
                 + " | ".join(cells) + " |")
         difference_lines.append("")
     settings = meta["settings"]
-    shown = ("dataset", "num_train_images", "num_eval_images", "epochs", "batch_size",
-             "encoder", "encoder_widths", "optimizer", "learning_rate", "mask_learning_rate",
-             "num_masks", "mask_filters", "sparsity_weight", "temperature", "probe_epochs",
-             "knn_k", "knn_temperature")
+    # The image counts only apply to the synthetic datasets (folders and tfds use every image).
+    from keras_adios import data as data_lib
+
+    synthetic = data_lib.synthetic_shapes_options(settings.get("dataset", "")) is not None
+    shown = (("dataset",) + (("num_train_images", "num_eval_images") if synthetic else ("augmentation",))
+             + ("epochs", "batch_size", "encoder", "encoder_widths", "optimizer", "learning_rate",
+                "mask_learning_rate", "num_masks", "mask_filters", "sparsity_weight", "temperature",
+                "probe_epochs", "knn_k", "knn_temperature"))
     lines += [
         "",
         "Columns: linear probe and kNN (k=%d, T=%g) top-1 accuracy on the test split; mask IoU: "
