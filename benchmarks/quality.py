@@ -240,8 +240,13 @@ class CpuLedger:
         interval: float, seconds between writes.
     """
 
+    @staticmethod
+    def path_of(run_dir):
+        """The ledger file of `run_dir`: beside it, never in it."""
+        return run_dir.rstrip(os.sep) + ".cpu_seconds.json"
+
     def __init__(self, run_dir, interval=30.0):
-        self.path = run_dir.rstrip(os.sep) + ".cpu_seconds.json"
+        self.path = self.path_of(run_dir)
         self.attempts, self.complete = [], True
         if os.path.exists(self.path):
             with open(self.path) as f:
@@ -304,7 +309,7 @@ def _clear_stale_run_dir(settings):
                 return
     logging.warning("%s holds a run made with other settings; starting it again.", run_dir)
     shutil.rmtree(run_dir)
-    ledger = run_dir.rstrip(os.sep) + ".cpu_seconds.json"
+    ledger = CpuLedger.path_of(run_dir)
     if os.path.exists(ledger):
         os.remove(ledger)
 

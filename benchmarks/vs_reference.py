@@ -170,10 +170,17 @@ def forward_flops(width, num_masks, filters, objective, image_size, stem):
     return {"encoder": flops(online), "masker": flops(masker)}
 
 
-def step_flops(per_image, batch, num_masks, objective):
-    """The useful FLOPs of one keras_adios ADIOS step (its pass counts, UNet forward + backward)."""
-    _, ours = pass_counts(num_masks, False, objective)
-    return batch * (per_image["encoder"] * ours + per_image["masker"] * 3)
+def step_flops(per_image, batch, num_masks, objective, classifier=False, reference=False):
+    """The FLOPs of one ADIOS step of keras_adios or (`reference=True`) of the authors' procedure.
+
+    Encoder FLOPs times the side's pass counts, plus its UNet passes: keras_adios
+    one forward and one backward (3), the reference a forward without gradients,
+    then a forward and a backward (4).
+    """
+    ref_passes, our_passes = pass_counts(num_masks, classifier, objective)
+    if reference:
+        return batch * (per_image["encoder"] * ref_passes + per_image["masker"] * 4)
+    return batch * (per_image["encoder"] * our_passes + per_image["masker"] * 3)
 
 
 # ============================================================================
@@ -824,12 +831,11 @@ def main(argv):
         width, batch = CONFIGS[config]
         per_image = forward_flops(width, FLAGS.num_masks, FLAGS.masker_filters, FLAGS.objective,
                                   FLAGS.image_size, FLAGS.stem)
-        ref_passes, our_passes = pass_counts(FLAGS.num_masks, FLAGS.classifier, FLAGS.objective)
+        step = lambda reference: step_flops(per_image, batch, FLAGS.num_masks, FLAGS.objective,  # noqa: E731
+                                            FLAGS.classifier, reference)
         flops = {
             "encoder_forward_per_image": per_image["encoder"], "masker_forward_per_image": per_image["masker"],
-            "keras_adios_step": step_flops(per_image, batch, FLAGS.num_masks, FLAGS.objective),
-            # the reference's UNet: a forward without gradients, then a forward and a backward
-            "reference_step": batch * (per_image["encoder"] * ref_passes + per_image["masker"] * 4),
+            "keras_adios_step": step(False), "reference_step": step(True),
             "bf16_peak_tflops": bf16_peak_tflops(device),
         }
         rows += measure(config, flops)

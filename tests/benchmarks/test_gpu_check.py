@@ -51,6 +51,8 @@ def test_step_flops_count_every_pass():
     per_image = {"encoder": 10.0, "masker": 1.0}
     # SimCLR N = 4: 24 encoder forward-equivalents, the UNet's forward and backward (3).
     assert vs_reference.step_flops(per_image, 2, 4, "simclr") == 2 * (10.0 * 24 + 3)
+    # The reference: 36 forward-equivalents, its UNet's no-gradient forward, forward and backward (4).
+    assert vs_reference.step_flops(per_image, 2, 4, "simclr", reference=True) == 2 * (10.0 * 36 + 4)
 
 
 def test_bf16_peak_of_the_lent_cards():
