@@ -26,7 +26,9 @@ done
 EXISTING=()
 for path in "${ONCE[@]}"; do [ -e "$path" ] && EXISTING+=("$path"); done
 if [ ${#EXISTING[@]} -gt 0 ]; then
-  KERAS_BACKEND=tensorflow run "once" -n "${PYTEST_WORKERS:-2}" "${EXISTING[@]}" "$@"
+  # --dist loadscope: each module's tests go to one worker, so a module-scoped fixture
+  # (a distributed run, a benchmark's quick run, the built wheel) runs once, not once per worker.
+  KERAS_BACKEND=tensorflow run "once" -n "${PYTEST_WORKERS:-2}" --dist loadscope "${EXISTING[@]}" "$@"
 fi
 python - "$REPORTS" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
