@@ -10,6 +10,7 @@ from harness import TwoForwardADIOS
 from harness import assert_allclose
 from harness import assert_same_weights
 from harness import compile_with_sgd
+from harness import quick_jit_compile
 from harness import tiny_encoder
 from harness import view_batch
 from harness import weights
@@ -86,7 +87,7 @@ def test_masks_partition_every_pixel():
 @pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
 def test_encoder_phase_lowers_encoder_loss_on_the_batch(objective_name):
     model = make_model(objective_name)
-    model.compile(encoder_optimizer=sgd(0.005), masker_optimizer=sgd(0.0), jit_compile=False)
+    model.compile(encoder_optimizer=sgd(0.005), masker_optimizer=sgd(0.0), jit_compile=quick_jit_compile())
     data = batch()
     before = train_mode_logs(model, data)["loss"]
     model.train_on_batch(data)
@@ -97,7 +98,7 @@ def test_encoder_phase_lowers_encoder_loss_on_the_batch(objective_name):
 @pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
 def test_masker_phase_raises_masker_objective_on_the_batch(objective_name):
     model = make_model(objective_name)
-    model.compile(encoder_optimizer=sgd(0.0), masker_optimizer=sgd(0.005), jit_compile=False)
+    model.compile(encoder_optimizer=sgd(0.0), masker_optimizer=sgd(0.005), jit_compile=quick_jit_compile())
     data = batch()
     # masker_loss is minus the objective the masker maximises.
     before = -train_mode_logs(model, data)["masker_loss"]
@@ -109,7 +110,7 @@ def test_masker_phase_raises_masker_objective_on_the_batch(objective_name):
 @pytest.mark.parametrize("objective_name", ["simclr", "byol", "simsiam"])
 def test_masker_phase_does_not_change_the_encoder(objective_name):
     model = make_model(objective_name)
-    model.compile(encoder_optimizer=sgd(0.0), masker_optimizer=sgd(0.1), jit_compile=False)
+    model.compile(encoder_optimizer=sgd(0.0), masker_optimizer=sgd(0.1), jit_compile=quick_jit_compile())
     encoder_before = weights(model.encoder_variables)
     masker_before = weights(model.masker_variables)
     model.train_on_batch(batch())
@@ -119,7 +120,7 @@ def test_masker_phase_does_not_change_the_encoder(objective_name):
 
 def test_encoder_phase_does_not_change_the_masker():
     model = make_model("simclr")
-    model.compile(encoder_optimizer=sgd(0.1), masker_optimizer=sgd(0.0), jit_compile=False)
+    model.compile(encoder_optimizer=sgd(0.1), masker_optimizer=sgd(0.0), jit_compile=quick_jit_compile())
     encoder_before = weights(model.encoder_variables)
     masker_before = weights(model.masker_variables)
     model.train_on_batch(batch())
@@ -170,7 +171,7 @@ def test_encoder_phase_gradients_do_not_reach_the_masker(objective_name, lean):
 
 def test_simclr_adios_loss_is_the_sum_over_masks_of_nt_xent():
     model = make_model("simclr")
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     x1, x2 = batch()
     logs = model.test_on_batch((x1, x2), return_dict=True)
     masks = ops.convert_to_numpy(model.masker(x2))
@@ -231,7 +232,7 @@ def test_adios_s_draws_vary_across_images_and_phases():
 
 def test_adios_s_trains_with_the_penalty_over_all_masks():
     model = make_model("simclr", single_mask=True)
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     x1, x2 = batch()
     logs = model.test_on_batch((x1, x2), return_dict=True)
     coverage = ops.convert_to_numpy(model.masker(x2)).mean(axis=(1, 2))
@@ -243,7 +244,7 @@ def test_adios_s_trains_with_the_penalty_over_all_masks():
 
 def test_byol_target_moves_by_ema_only():
     model = make_model("byol")
-    model.compile(encoder_optimizer=sgd(0.1), masker_optimizer=sgd(0.1), jit_compile=False)
+    model.compile(encoder_optimizer=sgd(0.1), masker_optimizer=sgd(0.1), jit_compile=quick_jit_compile())
     obj = model.objective
     target_vars = obj.target_encoder.trainable_variables + obj.target_projector.trainable_variables
     online_vars = model.encoder.trainable_variables + obj.projector.trainable_variables
@@ -273,7 +274,7 @@ def test_momentum_schedule_callback_sets_byol_schedule_length_from_the_dataset()
     import tensorflow as tf
 
     model = make_model("byol", objective=objective("byol", total_steps=None))
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     x1, x2 = batch()
     dataset = tf.data.Dataset.from_tensor_slices((x1, x2)).batch(4)  # 2 steps
     model.fit(dataset, epochs=3, verbose=0, callbacks=[keras_adios.callbacks.MomentumSchedule()])
@@ -283,7 +284,7 @@ def test_momentum_schedule_callback_sets_byol_schedule_length_from_the_dataset()
 
 def test_byol_without_a_schedule_length_warns_and_keeps_the_base_momentum():
     model = make_model("byol", objective=objective("byol", total_steps=None))
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     with pytest.warns(UserWarning, match="MomentumSchedule"):
         model.fit(batch(), batch_size=4, epochs=1, verbose=0)
     assert float(ops.convert_to_numpy(model.objective.schedule_steps)) == 0.0
@@ -291,7 +292,7 @@ def test_byol_without_a_schedule_length_warns_and_keeps_the_base_momentum():
     # Given total_steps, nothing to warn about, and the callback keeps it.
     explicit = keras_adios.objectives.BYOL(hidden_dim=16, projection_dim=8, predictor_hidden_dim=16, total_steps=7)
     model = keras_adios.ADIOS(tiny_encoder(), None, objective=explicit)
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     import warnings
 
     with warnings.catch_warnings():
@@ -319,7 +320,7 @@ def test_online_probe_trains_only_the_probe_and_reports_accuracy():
 def test_online_probe_ignores_unlabelled_rows():
     # STL10's "unlabelled" split carries label -1.
     model = make_model("simclr", num_classes=4)
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     (x1, x2), labels = batch(labels=True)
     partial = labels.copy()
     partial[::2] = -1
@@ -335,7 +336,7 @@ def test_online_probe_ignores_unlabelled_rows():
 
 def test_baseline_without_masker_is_the_plain_method():
     model = make_model("simclr", masker=None)
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     x1, x2 = batch()
     logs = model.test_on_batch((x1, x2), return_dict=True)
     assert set(logs) == {"loss"}
@@ -347,7 +348,7 @@ def test_baseline_without_masker_is_the_plain_method():
 
 def test_fixed_random_masker_skips_the_masker_phase():
     model = make_model("simclr", masker=RandomPatchMasker(mask_ratio=0.5, patch_size=4, seed=1))
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     assert "masker" not in model.optimizer and not model.trains_masker
     history = model.fit(batch(), batch_size=4, epochs=1, verbose=0).history
     assert "masker_loss" not in history
@@ -358,7 +359,7 @@ def test_same_seed_gives_the_same_training_run():
     def run():
         keras.utils.set_random_seed(7)
         model = make_model("simclr", single_mask=True)
-        model.compile(jit_compile=False)
+        model.compile(jit_compile=quick_jit_compile())
         model.fit(batch(), batch_size=4, epochs=1, verbose=0, shuffle=False)
         return weights(model.encoder_variables + model.masker_variables)
 
@@ -402,7 +403,7 @@ def test_encoder_and_masker_are_reusable_after_saving(tmp_path):
 
 def test_encoder_works_inside_a_new_sequential_classifier():
     model = make_model("simclr")
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     model.fit(batch(), batch_size=4, epochs=1, verbose=0)
     classifier = keras.Sequential([model.encoder, keras.layers.Dense(4)])
     classifier.compile(
@@ -426,7 +427,7 @@ def test_get_config_round_trip():
 
 def test_a_dataset_without_two_views_is_rejected():
     model = make_model("simclr")
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     (x1, _), labels = batch(labels=True)
     with pytest.raises(ValueError, match="two views"):
         model.fit(x1, labels, batch_size=4, epochs=1, verbose=0)
@@ -436,7 +437,7 @@ def test_a_dataset_without_two_views_is_rejected():
 
 def test_mismatched_or_wrong_size_views_are_rejected():
     model = make_model("simclr")
-    model.compile(jit_compile=False)
+    model.compile(jit_compile=quick_jit_compile())
     x1, x2 = batch()
     with pytest.raises(ValueError, match="same image shape"):
         model.train_on_batch((x1, x2[:, :8, :8]))
