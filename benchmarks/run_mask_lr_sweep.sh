@@ -38,6 +38,16 @@ else
   SETS=monitor_every=2
   DEFAULT_SPECS="lr2.5e-4:none,adios:0.00025 lr1e-3:adios:0.001 lr1e-2:adios:0.01"
 fi
+# Unfinished points can be parked for the next session (benchmarks/parking.sh):
+#   SWEEP_DATASET=cifar10 SWEEP_PARK=1 bash benchmarks/run_mask_lr_sweep.sh
+source benchmarks/parking.sh
+if [ -n "${SWEEP_PARK:-}" ]; then
+  for spec in ${SWEEP_SPECS:-$DEFAULT_SPECS}; do
+    name="${DATASET}_${spec%%:*}"
+    park_runs "runs/sweep/$name" "benchmarks/results/sweep/$name"
+  done
+  exit 0
+fi
 sync_in() { mkdir -p "runs/sweep/$1/results"; cp -n benchmarks/results/sweep/"$1"/*.json "runs/sweep/$1/results/" 2>/dev/null || true; }
 sync_out() { mkdir -p "benchmarks/results/sweep/$1"; cp runs/sweep/"$1"/results/*.json "benchmarks/results/sweep/$1/" 2>/dev/null || true; }
 # name:maskings:mask_learning_rate[:KEY=VALUE,...] (encoder Adam 2e-3 on shapes, 4e-3 on CIFAR-10; the
@@ -46,6 +56,7 @@ sync_out() { mkdir -p "benchmarks/results/sweep/$1"; cp runs/sweep/"$1"/results/
 for spec in ${SWEEP_SPECS:-$DEFAULT_SPECS}; do
   IFS=: read -r name maskings mask_lr extra <<< "$spec"
   sync_in "${DATASET}_$name"
+  restore_parked "runs/sweep/${DATASET}_$name" "benchmarks/results/sweep/${DATASET}_$name"
   python benchmarks/quality.py "${COMMON[@]}" --maskings="$maskings" \
     --set="$SETS",mask_learning_rate="$mask_lr"${extra:+,$extra} \
     --work_dir="runs/sweep/${DATASET}_$name" --tag="sweep_${DATASET}_$name" || true

@@ -59,43 +59,18 @@ link_results() {
   ln -sfn "$ROOT/$target" "$results"
 }
 # A run longer than a work session (an ADIOS run on CIFAR-10 takes about 3 CPU hours here) can be
-# parked: MATRIX_PARK=1 copies every unfinished run folder (its flags, metrics and the
-# BackupAndRestore state of its last finished epoch, about 8 MB) to
-# benchmarks/results/matrix/<dataset>/parked/, to be committed; the next run of this script, in
-# any checkout, puts parked runs back under runs/ first, and quality.py resumes them there.
-park_runs() {
-  local dataset="$1" run dest
-  for run in runs/matrix/"$dataset"/*/seed_*; do
-    [ -d "$run/backup" ] || continue
-    dest="benchmarks/results/matrix/$dataset/parked/${run#runs/matrix/$dataset/}"
-    rm -rf "$dest" && mkdir -p "$dest"
-    cp -r "$run"/flags.json "$run"/backup "$dest"/
-    cp "$run"/metrics.* "$dest"/ 2>/dev/null || true
-    cp "$run".cpu_seconds.json "$dest".cpu_seconds.json 2>/dev/null || true  # benchmarks/quality.py's CpuLedger
-    echo "parked $run -> $dest"
-  done
-}
-restore_parked() {
-  local dataset="$1" parked="benchmarks/results/matrix/$1/parked" run name
-  [ -d "$parked" ] || return 0
-  for run in "$parked"/*/seed_*; do
-    [ -d "$run" ] || continue
-    name="${run#$parked/}"  # <row>/seed_<seed>
-    # A run whose result is committed is finished: its parked state is stale.
-    [ -f "benchmarks/results/matrix/$dataset/${name%%/*}__${name##*/}.json" ] && continue
-    if [ ! -e "runs/matrix/$dataset/$name" ]; then
-      mkdir -p "runs/matrix/$dataset/$(dirname "$name")"
-      cp -r "$run" "runs/matrix/$dataset/$name"
-      cp "$run".cpu_seconds.json "runs/matrix/$dataset/$name".cpu_seconds.json 2>/dev/null || true
-      echo "restored the parked run $name ($dataset)"
-    fi
-  done
-}
+# parked: MATRIX_PARK=1 copies every unfinished run folder to benchmarks/results/matrix/<dataset>/parked/,
+# to be committed; the next run of this script, in any checkout, puts parked runs back under runs/
+# first, and quality.py resumes them there (benchmarks/parking.sh).
+source benchmarks/parking.sh
 if [ -n "${MATRIX_PARK:-}" ]; then
-  for dataset in "${DATASETS[@]}"; do park_runs "$dataset"; done
+  for dataset in "${DATASETS[@]}"; do park_runs "runs/matrix/$dataset" "benchmarks/results/matrix/$dataset"; done
   exit 0
 fi
-for dataset in "${DATASETS[@]}"; do link_results "$dataset"; restore_parked "$dataset"; done
+for dataset in "${DATASETS[@]}"; do
+  link_results "$dataset"
+  restore_parked "runs/matrix/$dataset" "benchmarks/results/matrix/$dataset"
+done
 simclr() {  # simclr DATASET MASKINGS SEEDS TAG
   python benchmarks/quality.py $(settings_for "$1") --objectives=simclr \
     --maskings="$2" --seeds="$3" --work_dir="runs/matrix/$1" --tag="$4" --mask_row=simclr_adios || true
