@@ -554,6 +554,16 @@ def _cell(stat):
     return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
 
 
+def evaluation_images(settings):
+    """Where a table's accuracies are measured, in words: the test split or a held-out part."""
+    folder = experiment.holdout_folder({**experiment.DEFAULTS, **settings})
+    if folder is not None:
+        fraction = settings.get("holdout_fraction", experiment.DEFAULTS["holdout_fraction"])
+        return (f"the {fraction:.0%} of `{folder}` held out from pretraining (seeded by the run's seed; "
+                "no test image is used)")
+    return f"the {settings.get('eval_split', 'test')} split"
+
+
 def markdown(summary, rows, meta):
     lines = [
         "# Quality benchmark: ADIOS against its baselines",
@@ -634,16 +644,17 @@ def markdown(summary, rows, meta):
                 "probe_epochs", "knn_k", "knn_temperature"))
     lines += [
         "",
-        "Columns: linear probe and kNN (k=%d, T=%g) top-1 accuracy on the test split; mask IoU: "
+        f"Columns: linear probe and kNN (k={settings['knn_k']}, T={settings['knn_temperature']:g}) top-1 "
+        f"accuracy on {evaluation_images(settings)}; mask IoU: "
         "the best mask's IoU with the ground-truth foreground; ARI of the argmax mask "
         "assignment against foreground/background and against the parts; only-fg / "
         "mixed-rand: the probe (trained on original images) on the foreground alone and on "
         "the foreground pasted on another image's background; cutout 16 / cutout 8 / learned mask "
-        "(natural images): a probe trained on clean images, on test images with one random square of "
-        "that side hidden (positions fixed by the seed) and with the most-occluding mask of the same "
+        "(natural images): a probe trained on clean images, on the same evaluation images with one random "
+        "square of that side hidden (positions fixed by the seed) and with the most-occluding mask of the same "
         "seed's ADIOS masker hidden. Columns without figures are left out. The untrained encoder row is the same "
         "probes on a freshly initialised encoder, over every run; the untrained mask generator row "
-        "scores a freshly initialised `MaskGenerator` (what ADIOS starts from), one per seed." % (settings["knn_k"], settings["knn_temperature"]),
+        "scores a freshly initialised `MaskGenerator` (what ADIOS starts from), one per seed.",
         "",
         "Settings (every row, besides objective and masking): "
         + ", ".join(f"`{k}={settings[k]}`" for k in shown if k in settings) + ".",

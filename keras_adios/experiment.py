@@ -558,14 +558,29 @@ def load_splits(settings):
     different sizes: the pretraining crops and the evaluation transform
     resize every image.
     """
-    dataset = settings["dataset"]
+    path = holdout_folder(settings)
+    if path is not None:
+        return _holdout_splits(settings, path)
     split_names = (settings["train_split"], settings["eval_split"])
-    if dataset.lower().startswith("folder:"):
-        path = dataset[len("folder:"):]
-        if os.path.isdir(path) and not any(os.path.isdir(os.path.join(path, s)) for s in split_names):
-            return _holdout_splits(settings, path)
     counts = (settings["num_train_images"], settings["num_eval_images"])
     return tuple(_as_split(load_split(settings, split, count)) for split, count in zip(split_names, counts))
+
+
+def holdout_folder(settings):
+    """The image folder that `load_splits` splits by a held-out fraction, or `None`.
+
+    That is a `folder:PATH` dataset whose PATH exists and has neither a
+    `train_split` nor an `eval_split` sub-folder: its evaluation images are a
+    seeded `holdout_fraction` of its files, not a separate split.
+    """
+    dataset = settings["dataset"]
+    if not dataset.lower().startswith("folder:"):
+        return None
+    path = dataset[len("folder:"):]
+    split_names = (settings["train_split"], settings["eval_split"])
+    if os.path.isdir(path) and not any(os.path.isdir(os.path.join(path, s)) for s in split_names):
+        return path
+    return None
 
 
 def _holdout_splits(settings, path):

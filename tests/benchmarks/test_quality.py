@@ -303,6 +303,19 @@ def test_an_image_folder_runs_through_the_matrix_machinery(tmp_path):
     header = next(line for line in table.splitlines() if line.startswith("| objective | masking |"))
     assert header.endswith("| cutout 8 | learned mask |")
     assert "cutout 16" not in header and "mask IoU" not in header  # columns without figures
+    assert "top-1 accuracy on the test split;" in " ".join(table.split())
+
+
+def test_tables_name_a_held_out_part_of_a_folder_as_the_evaluation_images(tmp_path):
+    from harness import write_image_folder
+
+    write_image_folder(tmp_path / "flat", classes=("a", "b"), per_class=2)
+    words = quality.evaluation_images({"dataset": f"folder:{tmp_path / 'flat'}", "holdout_fraction": 0.2})
+    assert words.startswith(f"the 20% of `{tmp_path / 'flat'}` held out from pretraining")
+    assert "no test image is used" in words
+    write_image_folder(tmp_path / "split" / "train", classes=("a",), per_class=1)
+    assert quality.evaluation_images({"dataset": f"folder:{tmp_path / 'split'}"}) == "the test split"
+    assert quality.evaluation_images({"dataset": "shapes32", "eval_split": "validation"}) == "the validation split"
 
 
 def test_cpu_ledger_sums_every_process_of_a_resumed_run(tmp_path):

@@ -20,6 +20,7 @@ def _files(dataset):
 def test_a_folder_with_split_sub_folders_streams(tmp_path, write_image_folder):
     write_image_folder(tmp_path / "train", classes=("a", "b", "c"), per_class=4, sizes=((20, 30), (24, 24)))
     write_image_folder(tmp_path / "test", classes=("a", "b", "c"), per_class=2, sizes=((18, 40),))
+    assert experiment.holdout_folder(_settings(dataset=f"folder:{tmp_path}")) is None
     train, held_out = experiment.load_splits(_settings(dataset=f"folder:{tmp_path}"))
     assert isinstance(train.data, tf.data.Dataset) and isinstance(held_out.data, tf.data.Dataset)
     assert (train.size, held_out.size) == (12, 6)
@@ -33,6 +34,8 @@ def test_a_folder_with_split_sub_folders_streams(tmp_path, write_image_folder):
 
 def test_the_held_out_fraction_is_a_seeded_split_of_the_files(tmp_path, write_image_folder):
     write_image_folder(tmp_path, classes=("a", "b"), per_class=10)
+    assert experiment.holdout_folder(_settings(dataset=f"folder:{tmp_path}")) == str(tmp_path)
+    assert experiment.holdout_folder(_settings(dataset="shapes32")) is None
     splits = experiment.load_splits(_settings(dataset=f"folder:{tmp_path}", holdout_fraction=0.2))
     train, held_out = (split.data for split in splits)
     assert (splits[0].size, splits[1].size) == (16, 4)
