@@ -129,7 +129,7 @@ def build(layout):
     keras.utils.set_random_seed(0)
     if FLAGS.quick:
         # The smoke run checks the plumbing, not ResNet-18: one block in each of two
-        # stages and a 3-level UNet compile about 4x faster under XLA.
+        # stages and a 3-level UNet compile about 3x faster under XLA.
         encoder = keras_adios.encoders.ResNet(stage_widths=(FLAGS.width, 2 * FLAGS.width), blocks_per_stage=1,
                                               feature_layout=layout)
     else:
@@ -219,7 +219,7 @@ def markdown(meta, rows, memory, losses):
         "# ResNet feature layout: channels-last vs channels-first",
         "",
         f"Written by `benchmarks/feature_layout.py` on {meta['date']} at commit `{meta['commit']}`; "
-        f"Keras backend {meta['backend']}; {meta.get('encoder', 'ResNet-18')} (CIFAR stem) width {meta['width']}, batch "
+        f"Keras backend {meta['backend']}; {meta['encoder']} (CIFAR stem) width {meta['width']}, batch "
         f"{meta['batch_size']}, N = {meta['num_masks']}, UNet {meta['masker_filters']} filters (GroupNorm), "
         f"SGD; {meta['rounds']} interleaved rounds, same weights in both layouts; load average at the "
         f"end {meta['load_average']:.1f}. Ratio = channels-last time / channels-first time, median of "
