@@ -4,8 +4,13 @@ import glob
 import importlib.metadata
 import os
 
+import pytest
+
 import keras_adios
 from keras_adios import experiment_settings
+
+# Reads text files only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

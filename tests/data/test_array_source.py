@@ -3,6 +3,9 @@ import pytest
 
 from keras_adios.data import DatasetNotFoundError, load_npz, validate_arrays
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 
 def test_valid_arrays():
     images = np.zeros((4, 8, 8, 3), "uint8")

@@ -5,6 +5,9 @@ import pytest
 from keras_adios.data import AugmentationConfig
 from harness import run_serialization_test
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize(
     "name, size, mean0",

@@ -4,6 +4,9 @@ import tensorflow as tf
 
 from keras_adios.data import augmentation_ops as ops
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 
 def _images(batch=4, size=16, seed=0):
     rng = np.random.default_rng(seed)

@@ -3,6 +3,9 @@ import pytest
 
 from keras_adios.data import background_variants, load_synthetic_shapes
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture(scope="module")
 def data():

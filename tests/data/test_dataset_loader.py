@@ -10,6 +10,9 @@ from keras_adios.data import (
     make_pretrain_dataset,
 )
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.mark.parametrize("spec, size", [("shapes32", 32), ("shapes64", 64), ("shapes", 32)])
 def test_synthetic_specs(spec, size):

@@ -8,6 +8,9 @@ from keras_adios import experiment
 from keras_adios.data import image_folder_dataset, list_image_folder, make_pretrain_dataset
 from keras_adios.data import AugmentationConfig
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 
 def _settings(**overrides):
     return experiment.resolve_settings(dict(overrides))

@@ -6,6 +6,9 @@ from PIL import Image
 
 from keras_adios.data import DatasetNotFoundError, load_image_folder
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 
 def test_reads_images_and_labels_exactly(tmp_path, write_image_folder):
     written = write_image_folder(tmp_path, sizes=((20, 30), (16, 16)))

@@ -4,6 +4,9 @@ import pytest
 from keras_adios.data import CLASS_NAMES, load_synthetic_shapes
 from keras_adios.data.synthetic_shapes import _SHAPES
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture(scope="module")
 def train32():

@@ -13,6 +13,9 @@ import tensorflow_datasets as tfds
 from keras_adios.data import AugmentationConfig, DatasetNotFoundError, load_tfds
 from keras_adios.data import make_pretrain_dataset
 
+# tf.data and NumPy only: scripts/test.sh runs this module on TensorFlow alone.
+pytestmark = pytest.mark.backend_independent
+
 TINY_NAME = "keras_adios_tiny_images"
 
 
