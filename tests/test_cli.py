@@ -38,9 +38,15 @@ def _cli(module, *args, timeout=600):
     )
 
 
-def test_train_writes_the_run_folder_and_evaluate_reruns_it(tmp_path):
-    out = tmp_path / "run"
-    result = _cli("keras_adios.train", *TINY, "--epochs=2", f"--output_dir={out}")
+@pytest.fixture(scope="module")
+def two_epoch_run(tmp_path_factory):
+    """One 2-epoch CLI run, shared by the tests that read its folder and its log."""
+    out = tmp_path_factory.mktemp("two_epochs") / "run"
+    return _cli("keras_adios.train", *TINY, "--epochs=2", f"--output_dir={out}"), out
+
+
+def test_train_writes_the_run_folder_and_evaluate_reruns_it(two_epoch_run, tmp_path):
+    result, out = two_epoch_run
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("adios.keras", "encoder.keras", "masker.keras", "flags.json",
                  "metrics.json", "metrics.csv", "evaluation.json",
@@ -220,8 +226,8 @@ def test_nan_images_are_refused_before_anything_is_written(tmp_path):
     assert not out.exists()
 
 
-def test_log_is_one_line_per_epoch_when_not_a_terminal(tmp_path):
-    result = _cli("keras_adios.train", *TINY, "--epochs=2", f"--output_dir={tmp_path / 'run'}")
+def test_log_is_one_line_per_epoch_when_not_a_terminal(two_epoch_run):
+    result, _ = two_epoch_run
     assert result.returncode == 0, result.stderr[-2000:]
     assert "\x1b[" not in result.stdout and "\r" not in result.stdout  # no redrawn progress bar
     # No TensorFlow C++ start-up lines that read like failures.
