@@ -77,10 +77,9 @@ simclr() {  # simclr DATASET MASKINGS SEEDS TAG
 }
 all_seeds=$(IFS=,; echo "${SEEDS[*]}")
 if [ "${DATASETS[*]}" = "cifar10" ]; then
-  # Natural images: the headline pair over every seed first, then the other SimCLR
-  # rows, then BYOL none vs ADIOS (the paper's STL-10 objective), first seed.
-  # The headline pair over every seed, the other SimCLR rows and BYOL at the first seed,
-  # then the other rows' remaining seeds (the study's minimum comes first).
+  # Natural images, the study's minimum first: the headline pair over every seed, the
+  # other SimCLR rows and BYOL none vs ADIOS (the paper's STL-10 objective) at the first
+  # seed, then the other rows' remaining seeds.
   simclr cifar10 none,adios "$all_seeds" matrix_cifar10_headline
   simclr cifar10 none,adios,adios_s,random,block "${SEEDS[0]}" matrix_cifar10
   python benchmarks/quality.py $(settings_for cifar10) --objectives=byol --maskings=none,adios \
